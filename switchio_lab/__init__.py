@@ -1,0 +1,3 @@
+"""switchio-lab: an interactive FreeSWITCH telephony lab for Jupyter."""
+
+__version__ = "0.1.0"
