@@ -1,0 +1,324 @@
+"""ESL events: one read-only mapping of headers plus a body, for plain, JSON and XML.
+
+Header access is the hot path (most consumers read a handful of ~100 headers), so a
+plain event is kept as its raw bytes and each header is found with a byte search the
+first time it is asked for; the whole header table is only built when iterated.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import unquote_to_bytes as _unquote
+from xml.etree import ElementTree
+from xml.sax.saxutils import escape as _xml_escape
+
+from .encoding import url_decode, url_encode
+from .errors import EventDecodeError
+
+PLAIN, JSON, XML = "plain", "json", "xml"
+FORMATS = (PLAIN, JSON, XML)
+CONTENT_TYPES = {PLAIN: "text/event-plain", JSON: "text/event-json", XML: "text/event-xml"}
+
+_keys: dict[str, tuple[bytes, bytes, int]] = {}
+
+
+def _key(name: str) -> tuple[bytes, bytes, int]:
+    """(``b"Name: "``, ``b"\\nName: "``, prefix length), memoised per header name."""
+    try:
+        return _keys[name]
+    except KeyError:
+        head = name.encode("utf-8") + b": "
+        k = _keys[name] = (head, b"\n" + head, len(head))
+        if len(_keys) > 4096:  # unbounded header names (e.g. many variable_*) stay cheap
+            _keys.clear()
+        return k
+
+
+_MISSING: Any = object()
+
+
+class Event(Mapping[str, str]):
+    """One FreeSWITCH event: ``event["Unique-ID"]``, ``event.get(...)``, ``event.body``.
+
+    Headers are URL-decoded and decoded as UTF-8 leniently (bad bytes become U+FFFD);
+    header names are case-sensitive, as FreeSWITCH writes them. The same headers and
+    body come out of the plain, JSON and XML encodings of one event.
+    """
+
+    __slots__ = ("_raw", "format", "_cache", "_table", "_split", "_split_exact", "_body")
+
+    def __init__(self, raw: bytes, format: str = PLAIN) -> None:
+        if format not in FORMATS:
+            raise ValueError(f"unknown event format {format!r}; expected one of {FORMATS}")
+        self._raw = raw
+        self.format = format
+        self._cache: dict[str, str] = {}
+        self._table: dict[str, str] | None = None
+        self._split = -1  # header lines are known to extend at least this far
+        self._split_exact = False
+        self._body: str | None = None
+
+    # -- construction -------------------------------------------------------------
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, Any], body: str | bytes = "") -> Event:
+        """Build an event from decoded header values (the embedded switch's and tests' way)."""
+        ev = cls.__new__(cls)
+        ev._raw = b""
+        ev.format = PLAIN
+        ev._cache = {}
+        table = {str(k): str(v) for k, v in headers.items()}
+        if isinstance(body, bytes):
+            body = body.decode("utf-8", "replace")
+        if body:
+            table["Content-Length"] = str(len(body.encode("utf-8")))
+        else:
+            table.pop("Content-Length", None)
+        ev._table = table
+        ev._split = 0
+        ev._split_exact = True
+        ev._body = body
+        return ev
+
+    # -- hot path -----------------------------------------------------------------
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        """Value of header ``name`` or ``default``."""
+        cache = self._cache
+        value = cache.get(name, _MISSING)
+        if value is not _MISSING:
+            return value
+        if self._table is not None:
+            return self._table.get(name, default)
+        if self.format != PLAIN:
+            return self._headers().get(name, default)
+        raw = self._raw
+        head, nlhead, n = _key(name)
+        if raw.startswith(head):
+            i = n
+        else:
+            i = raw.find(nlhead)
+            if i < 0:
+                return default
+            if i > self._split and not self._in_headers(i):
+                return default
+            i += n + 1
+        j = raw.find(b"\n", i)
+        value = raw[i:j] if j >= 0 else raw[i:]
+        value = (_unquote(value) if b"%" in value else value).decode("utf-8", "replace")
+        cache[name] = value
+        return value
+
+    def _in_headers(self, i: int) -> bool:
+        """Whether offset ``i`` of a plain event lies in its header lines (not its body).
+
+        ``_split`` grows as offsets are verified: a body can only start after a
+        ``Content-Length`` line (FreeSWITCH writes it last), so a stretch free of one is
+        all headers. The exact end is computed only for events that have a body.
+        """
+        raw = self._raw
+        if self._split_exact:
+            return i < self._split
+        if raw.find(b"\nContent-Length: ", max(self._split, 0), i) < 0:
+            self._split = i
+            return True
+        self._split = _header_end(raw)
+        self._split_exact = True
+        return i < self._split
+
+    def __getitem__(self, name: str) -> str:
+        value = self.get(name, _MISSING)
+        if value is _MISSING:
+            raise KeyError(name)
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name, _MISSING) is not _MISSING
+
+    # -- common headers -----------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """``Event-Name`` (``CUSTOM`` events also have :attr:`subclass`)."""
+        return self.get("Event-Name", "")
+
+    @property
+    def subclass(self) -> str | None:
+        """``Event-Subclass`` of a CUSTOM event, else None."""
+        return self.get("Event-Subclass")
+
+    @property
+    def uuid(self) -> str | None:
+        """``Unique-ID`` of the channel the event is about, if any."""
+        return self.get("Unique-ID")
+
+    @property
+    def job_uuid(self) -> str | None:
+        """``Job-UUID`` (BACKGROUND_JOB events)."""
+        return self.get("Job-UUID")
+
+    # -- whole table and body -----------------------------------------------------
+    @property
+    def headers(self) -> dict[str, str]:
+        """A copy of all headers, decoded, in wire order."""
+        return dict(self._headers())
+
+    @property
+    def body(self) -> str:
+        """The event body ('' when there is none), e.g. a BACKGROUND_JOB result."""
+        if self._body is None:
+            self._headers()
+        assert self._body is not None
+        return self._body
+
+    @property
+    def raw(self) -> bytes:
+        """The event exactly as received (the frame body), or its plain encoding."""
+        return self._raw or self.serialize(PLAIN)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._headers())
+
+    def __len__(self) -> int:
+        return len(self._headers())
+
+    def __repr__(self) -> str:
+        sub = f" {self.subclass}" if self.name == "CUSTOM" else ""
+        return f"<Event {self.name}{sub} uuid={self.uuid} ({self.format})>"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Event):
+            return self._headers() == other._headers() and self.body == other.body
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def _headers(self) -> dict[str, str]:
+        table = self._table
+        if table is None:
+            decode = {PLAIN: self._decode_plain, JSON: self._decode_json, XML: self._decode_xml}
+            table = self._table = decode[self.format]()
+        return table
+
+    def _decode_plain(self) -> dict[str, str]:
+        raw = self._raw
+        end = self._split if self._split_exact else _header_end(raw)
+        head, rest = raw[:end], raw[end + 2 :]
+        table: dict[str, str] = {}
+        for line in head.split(b"\n"):
+            name, sep, value = line.partition(b": ")
+            if not sep:
+                name, sep, value = line.partition(b":")
+                if not sep or not name:
+                    continue  # FreeSWITCH never writes such a line; skip rather than invent
+            key = name.decode("utf-8", "replace")
+            if key not in table:
+                table[key] = url_decode(value)
+        self._body = _cut(rest, table.get("Content-Length"))
+        return table
+
+    def _decode_json(self) -> dict[str, str]:
+        try:
+            obj = json.loads(self._raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise EventDecodeError(f"bad JSON event: {exc}", data=self._raw) from None
+        if not isinstance(obj, dict):
+            raise EventDecodeError("JSON event is not an object", data=self._raw)
+        body = obj.pop("_body", "")
+        table = {str(k): _flatten(v) for k, v in obj.items()}
+        self._body = _cut(str(body).encode("utf-8", "surrogateescape"), table.get("Content-Length"))
+        return table
+
+    def _decode_xml(self) -> dict[str, str]:
+        try:
+            root = ElementTree.fromstring(self._raw)
+        except ElementTree.ParseError as exc:
+            raise EventDecodeError(f"bad XML event: {exc}", data=self._raw) from None
+        table: dict[str, str] = {}
+        headers = root.find("headers")
+        for child in headers if headers is not None else ():
+            table.setdefault(child.tag, url_decode((child.text or "").encode("utf-8")))
+        length = root.findtext("Content-Length")
+        if length is not None:
+            table.setdefault("Content-Length", length.strip())
+        body = root.findtext("body") or ""
+        self._body = _cut(body.encode("utf-8"), table.get("Content-Length"))
+        return table
+
+    # -- serialization ------------------------------------------------------------
+    def serialize(self, format: str = PLAIN) -> bytes:
+        """The event body in FreeSWITCH's encoding ``format`` (without the outer frame)."""
+        headers = {k: v for k, v in self._headers().items() if k != "Content-Length"}
+        body = self.body
+        if format == PLAIN:
+            out = "".join(f"{k}: {url_encode(v)}\n" for k, v in headers.items())
+            if body:
+                data = body.encode("utf-8")
+                return f"{out}Content-Length: {len(data)}\n\n".encode() + data
+            return (out + "\n").encode("utf-8")
+        if format == JSON:
+            obj: dict[str, str] = dict(headers)
+            if body:
+                obj["Content-Length"] = str(len(body.encode("utf-8")))
+                obj["_body"] = body
+            return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        if format == XML:
+            lines = ["<event>", "  <headers>"]
+            lines += [f"    <{k}>{_xml_escape(url_encode(v))}</{k}>" for k, v in headers.items()]
+            lines.append("  </headers>")
+            if body:
+                lines.append(f"  <Content-Length>{len(body.encode('utf-8'))}</Content-Length>")
+                lines.append(f"  <body>{_xml_escape(body)}</body>")
+            lines.append("</event>\n")
+            return "\n".join(lines).encode("utf-8")
+        raise ValueError(f"unknown event format {format!r}; expected one of {FORMATS}")
+
+    def to_frame(self, format: str = PLAIN) -> bytes:
+        """The whole wire frame FreeSWITCH sends for this event in ``format``."""
+        data = self.serialize(format)
+        head = f"Content-Length: {len(data)}\nContent-Type: {CONTENT_TYPES[format]}\n\n"
+        return head.encode("ascii") + data
+
+    def to_plain(self) -> bytes:
+        """Shorthand for ``to_frame("plain")``."""
+        return self.to_frame(PLAIN)
+
+
+def _header_end(raw: bytes) -> int:
+    """Where the header lines of a plain event end.
+
+    FreeSWITCH writes ``Content-Length`` last, right before a body, so its first line
+    start marks the body; looking for it is several times cheaper than a search for the
+    empty line (every header line ends in ``\\n``). Values are URL-encoded, so a raw
+    newline only ever ends a header line.
+    """
+    i = raw.find(b"\nContent-Length: ")
+    if i < 0:
+        return len(raw)
+    j = raw.find(b"\n", i + 1)
+    if j >= 0 and raw.startswith(b"\n\n", j):
+        return j
+    j = raw.find(b"\n\n")  # Content-Length was not last: fall back to the empty line
+    return j if j >= 0 else len(raw)
+
+
+def _cut(data: bytes, length: str | None) -> str:
+    """The body bytes, limited to the nested Content-Length when it is there, as text."""
+    if length is not None:
+        try:
+            n = int(length)
+        except ValueError:
+            n = -1
+        if 0 <= n <= len(data):
+            data = data[:n]
+    return data.decode("utf-8", "replace")
+
+
+def _flatten(value: Any) -> str:
+    """JSON values as the plain encoding shows them (arrays as ``ARRAY::a|:b``)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "ARRAY::" + "|:".join(_flatten(v) for v in value)
+    if value is None:
+        return ""
+    return json.dumps(value) if isinstance(value, dict) else str(value)

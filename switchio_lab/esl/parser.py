@@ -1,0 +1,208 @@
+"""Incremental, sans-I/O readers of the Event Socket byte stream.
+
+:class:`Parser` reads what a server sends (frames); :class:`CommandParser` reads what
+a client sends (commands). Feed bytes in any chunking; get the same messages out.
+"""
+
+from __future__ import annotations
+
+from .errors import FrameTooLarge, ProtocolError
+from .frames import Command, Frame
+
+MAX_FRAME = 16 * 1024 * 1024
+MAX_HEADER = 1024 * 1024
+
+
+class _Reader:
+    """Shared framing: a header block ended by an empty line, then Content-Length bytes."""
+
+    def __init__(self, max_frame: int = MAX_FRAME, max_header: int = MAX_HEADER) -> None:
+        self.max_frame = max_frame
+        self.max_header = max_header
+        self._tail = b""  # unparsed bytes of an incomplete header block
+        self._scan = 0  # where in _tail the search for the block end resumes
+        self._pending: tuple | None = None  # (head, length, position) awaiting a body
+        self._parts: list[bytes] = []  # body bytes received so far for _pending
+        self._have = 0
+        self._fed = 0  # bytes fed so far (stream offset of the next chunk)
+        self._failed: ProtocolError | None = None
+        self._eof = False
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet returned as part of a message."""
+        return len(self._tail) + self._have
+
+    def feed(self, data: bytes) -> list:
+        """Consume ``data``; return the messages it completes, in order.
+
+        Raises :class:`ProtocolError` (with the stream position) on malformed input;
+        after that the stream cannot be resynchronised and every call raises it again.
+        """
+        if self._failed is not None:
+            raise self._failed
+        if self._eof:
+            raise ProtocolError("data fed after end of stream", self._fed)
+        if not data:
+            return []
+        data = bytes(data)
+        base = self._fed
+        self._fed += len(data)
+        out: list = []
+        pos = 0
+        if self._pending is not None:  # a body straddles reads: take only what it needs
+            head, length, at = self._pending
+            need = length - self._have
+            if len(data) < need:
+                self._parts.append(data)
+                self._have += len(data)
+                return out
+            self._parts.append(data[:need] if need < len(data) else data)
+            out.append(self._message(head, b"".join(self._parts), at))
+            self._pending = None
+            self._parts = []
+            self._have = 0
+            pos = need
+        elif self._tail:  # a header block straddles reads (rare: blocks are short)
+            data = self._tail + data
+            base -= len(self._tail)
+            self._tail = b""
+        try:
+            self._parse(data, pos, base, out)
+        except ProtocolError as exc:
+            self._failed = exc
+            raise
+        return out
+
+    def feed_eof(self) -> None:
+        """Declare the end of the stream; raises if it ends inside a message."""
+        self._eof = True
+        if self._pending is not None:
+            raise ProtocolError(
+                f"stream ended inside a message body ({self._pending[1] - self._have} bytes"
+                " missing)", self._pending[2])
+        if self._tail.strip(b"\r\n"):
+            raise ProtocolError("stream ended inside a header block",
+                                self._fed - len(self._tail), self._tail)
+
+    def _parse(self, data: bytes, pos: int, base: int, out: list) -> None:
+        """Parse ``data`` (``data[0]`` is at stream offset ``base``) from ``pos`` into ``out``."""
+        n = len(data)
+        block_end = self._block_end
+        head_of = self._head
+        message = self._message
+        while True:
+            while pos < n and data[pos] in b"\r\n":  # tolerate blank lines between frames
+                pos += 1
+            end, gap = block_end(data, max(pos, self._scan))
+            if end < 0:
+                if n - pos > self.max_header:
+                    raise FrameTooLarge(
+                        f"header block longer than {self.max_header} bytes", base + pos,
+                        data[pos:])
+                self._tail = data[pos:]
+                self._scan = max(0, n - pos - 3)
+                return
+            if end - pos > self.max_header:
+                raise FrameTooLarge(
+                    f"header block longer than {self.max_header} bytes", base + pos, data[pos:end])
+            self._scan = 0
+            at = base + pos
+            head, length = head_of(data[pos:end], at)
+            start = end + gap
+            stop = start + length
+            if stop > n:
+                self._pending = (head, length, at)
+                self._parts = [data[start:]] if start < n else []
+                self._have = n - start
+                return
+            out.append(message(head, data[start:stop], at))
+            pos = stop
+
+    def _block_end(self, data: bytes, start: int) -> tuple[int, int]:
+        return data.find(b"\n\n", start), 2
+
+    def _head(self, block: bytes, at: int) -> tuple:
+        raise NotImplementedError
+
+    def _message(self, head: tuple, body: bytes, at: int):
+        raise NotImplementedError
+
+    def _headers(self, lines: list[bytes], at: int) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        for line in lines:
+            name, sep, value = line.partition(b": ")
+            if not sep:
+                name, sep, value = line.partition(b":")
+                if not sep or not name or b" " in name:
+                    raise ProtocolError("header line without 'Name: value'", at, line)
+            headers[name.decode("latin-1")] = value.rstrip(b"\r").decode("utf-8", "replace")
+        return headers
+
+    def _length(self, headers: dict[str, str], at: int) -> int:
+        value = headers.get("Content-Length")
+        if value is None:
+            for key, v in headers.items():  # clients may write content-length in any case
+                if key.lower() == "content-length":
+                    value = v
+                    break
+            else:
+                return 0
+        value = value.strip()
+        if not value.isdigit():
+            raise ProtocolError(f"bad Content-Length {value!r}", at)
+        length = int(value)
+        if length > self.max_frame:
+            raise FrameTooLarge(f"Content-Length {length} exceeds the {self.max_frame}-byte cap",
+                                at)
+        return length
+
+
+_CL = b"Content-Length: "
+_CT = {  # second line of the usual two-line block -> content type
+    b"Content-Type: " + t.encode(): t
+    for t in ("text/event-plain", "text/event-json", "text/event-xml", "api/response", "log/data")
+}
+
+
+class Parser(_Reader):
+    """Reads server messages: ``Parser().feed(data) -> list[Frame]``."""
+
+    def _head(self, block: bytes, at: int) -> tuple:
+        if block.startswith(_CL):  # fast path: "Content-Length: N\nContent-Type: T"
+            nl = block.find(b"\n", 16)
+            ctype = _CT.get(block[nl + 1 :]) if nl > 0 else None
+            value = block[16:nl]
+            if ctype is not None and value.isdigit() and len(value) < 10:
+                length = int(value)
+                if length <= self.max_frame:
+                    return {"Content-Length": value.decode(), "Content-Type": ctype}, length
+        headers = self._headers(block.split(b"\n"), at)
+        return headers, self._length(headers, at)
+
+    def _message(self, head: tuple, body: bytes, at: int) -> Frame:
+        return Frame(head, body, at)
+
+
+class CommandParser(_Reader):
+    """Reads client commands (the embedded switch's side): ``feed(data) -> list[Command]``.
+
+    Accepts ``\\n`` or ``\\r\\n`` line ends, as FreeSWITCH does for telnet users.
+    """
+
+    def _block_end(self, data: bytes, start: int) -> tuple[int, int]:
+        i = data.find(b"\n\n", start)
+        j = data.find(b"\n\r\n", start, i if i >= 0 else len(data))
+        if j >= 0:
+            return j, 3
+        return i, 2
+
+    def _head(self, block: bytes, at: int) -> tuple:
+        lines = block.split(b"\n")
+        line = lines[0].rstrip(b"\r").decode("utf-8", "replace")
+        headers = self._headers(lines[1:], at)
+        return (line, headers), self._length(headers, at)
+
+    def _message(self, head: tuple, body: bytes, at: int) -> Command:
+        line, headers = head
+        return Command(line, headers, body, at)
