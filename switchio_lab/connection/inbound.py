@@ -1,0 +1,209 @@
+"""The inbound client: connect to FreeSWITCH's Event Socket (port 8021) and control it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+
+from ..esl import RUDE_REJECTION, commands
+from .base import DEFAULT_QUEUE, DEFAULT_TIMEOUT, Connection, _Wire
+from .errors import AuthenticationError, CommandError, ConnectError, ESLError, NotConnected
+
+log = logging.getLogger("switchio_lab.connection")
+
+
+class InboundClient(Connection):
+    """An authenticated Event Socket connection to one FreeSWITCH (or embedded) host.
+
+    >>> async with InboundClient("127.0.0.1", 8021, password="ClueCon") as client:
+    ...     print(await client.api("status"))
+
+    With ``reconnect=True`` (the default) a dropped connection is re-opened with
+    exponential back-off, re-authenticated, and its subscriptions, filters, myevents,
+    linger and log level restored; commands in flight when it dropped fail with
+    :class:`ConnectionLost`, commands sent while it is down wait (up to their timeout)
+    for it to come back. State callbacks (:meth:`on_state`) hear ``disconnected`` and
+    ``reconnected``.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 8021, password: str = "ClueCon",
+                 *, timeout: float = DEFAULT_TIMEOUT, connect_timeout: float = 5.0,
+                 reconnect: bool = True, backoff: tuple[float, float] = (0.05, 5.0),
+                 queue_size: int = DEFAULT_QUEUE) -> None:
+        super().__init__(timeout=timeout, queue_size=queue_size)
+        self.host = host
+        self.port = int(port)
+        self._password = password
+        self.connect_timeout = connect_timeout
+        self.reconnect = reconnect
+        self.backoff = backoff
+        self._closing = False
+        self._reconnect_task: asyncio.Task[None] | None = None
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    # -- lifecycle --------------------------------------------------------------------
+    @classmethod
+    async def connect_to(cls, host: str = "127.0.0.1", port: int = 8021,
+                         password: str = "ClueCon", **kwargs) -> InboundClient:
+        """Create a client and connect it."""
+        client = cls(host, port, password, **kwargs)
+        await client.connect()
+        return client
+
+    async def connect(self) -> InboundClient:
+        """Open the TCP connection and authenticate.
+
+        Raises :class:`ConnectError` (host down, timeout, not an ESL server, access
+        denied) or :class:`AuthenticationError` (wrong password).
+        """
+        self._closing = False
+        await self._open()
+        self._connected.set()
+        self._notify("connected")
+        return self
+
+    async def _open(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._auth_waiter = loop.create_future()
+        self._handshaking = True
+        try:
+            transport, wire = await asyncio.wait_for(
+                loop.create_connection(lambda: _Wire(self), self.host, self.port),
+                self.connect_timeout)
+        except asyncio.TimeoutError:
+            raise ConnectError(f"cannot connect to {self}: no answer within "
+                               f"{self.connect_timeout:g} s") from None
+        except OSError as exc:
+            raise ConnectError(f"cannot connect to {self}: {exc.strerror or exc}") from None
+        finally:
+            self._handshaking = False
+        self._handshaking = True
+        try:
+            try:
+                frame = await asyncio.wait_for(self._auth_waiter, self.connect_timeout)
+            except asyncio.TimeoutError:
+                raise ConnectError(f"{self} did not ask for authentication within "
+                                   f"{self.connect_timeout:g} s: is it an Event Socket?") from None
+            except ESLError as exc:
+                raise ConnectError(f"{self} closed the connection before authentication "
+                                   f"({exc})") from None
+            if frame.content_type == RUDE_REJECTION:
+                raise ConnectError(f"{self} refused the connection: {frame.text.strip()}")
+            try:
+                text = await self.command(commands.auth(self._password),
+                                          timeout=self.connect_timeout)
+            except CommandError as exc:
+                raise AuthenticationError(f"{self} rejected the password ({exc.reply})") from None
+            except ESLError as exc:
+                raise ConnectError(f"{self}: authentication failed: {exc}") from None
+            if not text.startswith("+OK"):
+                raise AuthenticationError(f"{self} rejected the password ({text})")
+        except BaseException:
+            transport.abort()
+            raise
+        finally:
+            self._auth_waiter = None
+            self._handshaking = False
+
+    async def close(self) -> None:
+        """Say ``exit`` (briefly), then close; no reconnect after this. Idempotent."""
+        self._closing = True
+        if self._reconnect_task is not None:
+            self._reconnect_task.cancel()
+            self._reconnect_task = None
+        wire = self._wire
+        if wire is not None and self.connected:
+            try:
+                await self.command(commands.exit(), timeout=1.0)
+            except ESLError:
+                pass
+        wire = self._wire
+        if wire is not None and wire.transport is not None:
+            wire.transport.close()
+            self._connection_lost(wire, None)
+        self._end_streams()
+
+    async def exit(self) -> None:
+        """Alias of :meth:`close` (FreeSWITCH's ``exit`` command)."""
+        await self.close()
+
+    async def __aenter__(self) -> InboundClient:
+        if not self.connected:
+            await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- reconnecting ---------------------------------------------------------------------
+    def _on_lost(self, reason: str) -> None:
+        if self._handshaking:  # a failed connect or reconnect attempt: its caller handles it
+            return
+        if self._closing or not self.reconnect:
+            self._end_streams()
+            self._notify("closed")
+            return
+        log.warning("%s: connection lost (%s); reconnecting", self, reason)
+        self._notify("disconnected")
+        if self._reconnect_task is None or self._reconnect_task.done():
+            self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        delay, ceiling = self.backoff
+        attempt = 0
+        while not self._closing:
+            attempt += 1
+            await asyncio.sleep(delay * (0.5 + random.random()))  # jitter: no thundering herd
+            try:
+                await self._open()
+                self._handshaking = True
+                try:
+                    await self._restore()
+                finally:
+                    self._handshaking = False
+            except AuthenticationError as exc:
+                log.error("%s: reconnect refused, giving up: %s", self, exc)
+                self.last_error = exc
+                self._closing = True
+                self._end_streams()
+                self._notify("closed")
+                return
+            except (ESLError, OSError) as exc:
+                log.info("%s: reconnect attempt %d failed: %s", self, attempt, exc)
+                wire = self._wire
+                if wire is not None and wire.transport is not None:
+                    wire.transport.abort()
+                delay = min(delay * 2, ceiling)
+                continue
+            self.stats.reconnects += 1
+            self._connected.set()
+            log.warning("%s: reconnected after %d attempt(s)", self, attempt)
+            self._notify("reconnected")
+            return
+
+    async def _restore(self) -> None:
+        """Tell the new connection everything the old one had been told."""
+        if self.event_names:
+            await self.command(commands.event(*sorted(self.event_names),
+                                              format=self.event_format))
+        for header, value in self.filters:
+            await self.command(commands.filter(header, value))
+        if self._myevents is not None:
+            await self.command(commands.myevents(*self._myevents))
+        if self._linger is not None:
+            seconds = None if self._linger is True else int(self._linger)
+            await self.command(commands.linger(seconds))
+        if self._log_level is not None:
+            await self.command(commands.log(None if self._log_level is True else self._log_level))
+
+    async def _wait_connected(self, timeout: float) -> None:
+        if self._closing or not self.reconnect or self._reconnect_task is None:
+            raise NotConnected(f"{self}: not connected")
+        try:
+            await asyncio.wait_for(self._connected.wait(), timeout)
+        except asyncio.TimeoutError:
+            raise NotConnected(f"{self}: not connected, and reconnecting did not succeed "
+                               f"within {timeout:g} s") from None

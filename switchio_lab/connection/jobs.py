@@ -1,0 +1,94 @@
+"""Background jobs: the result of a ``bgapi`` command, delivered by BACKGROUND_JOB."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Generator
+from typing import Any
+
+from ..esl import Event
+from .errors import is_error
+
+
+class Job:
+    """A ``bgapi`` job. ``await job`` (or ``await job.wait(timeout)``) gives its result text.
+
+    The result is FreeSWITCH's text as is (``+OK <uuid>`` or ``-ERR <CAUSE>``);
+    :attr:`success` tells which. A job whose connection drops before its result
+    arrives raises :class:`~switchio_lab.connection.ConnectionLost`.
+    """
+
+    def __init__(self, uuid: str, command: str, loop: asyncio.AbstractEventLoop | None = None):
+        self.uuid = uuid
+        self.command = command
+        self.launched = time.time()
+        self.completed: float | None = None
+        self.event: Event | None = None
+        self._future: asyncio.Future[str] = (loop or asyncio.get_running_loop()).create_future()
+
+    # -- state ---------------------------------------------------------------------
+    def done(self) -> bool:
+        return self._future.done()
+
+    @property
+    def waiting(self) -> bool:
+        """True while the result has not arrived."""
+        return not self._future.done()
+
+    @property
+    def result(self) -> str | None:
+        """The result text, or None while waiting (or if the job failed without one)."""
+        f = self._future
+        if f.done() and not f.cancelled() and f.exception() is None:
+            return f.result()
+        return None
+
+    @property
+    def success(self) -> bool | None:
+        """True for ``+OK``, False for ``-ERR``/lost, None while waiting."""
+        if not self._future.done():
+            return None
+        result = self.result
+        return result is not None and not is_error(result)
+
+    @property
+    def cause(self) -> str | None:
+        """For a failed originate: the hangup cause in ``-ERR <CAUSE>``."""
+        result = self.result
+        if result and is_error(result):
+            return result.split(None, 1)[1].strip() if " " in result else result.strip()
+        return None
+
+    @property
+    def uuid_created(self) -> str | None:
+        """For an originate: the uuid in ``+OK <uuid>``."""
+        result = self.result
+        if result and result.startswith("+OK "):
+            return result[4:].strip() or None
+        return None
+
+    # -- waiting -------------------------------------------------------------------
+    async def wait(self, timeout: float | None = None) -> str:
+        """The result text; raises :class:`asyncio.TimeoutError` after ``timeout`` seconds."""
+        return await asyncio.wait_for(asyncio.shield(self._future), timeout)
+
+    def __await__(self) -> Generator[Any, None, str]:
+        return asyncio.shield(self._future).__await__()
+
+    # -- resolution (connection side) -------------------------------------------------
+    def _resolve(self, event: Event) -> None:
+        if not self._future.done():
+            self.event = event
+            self.completed = time.time()
+            self._future.set_result(event.body)
+
+    def _fail(self, exc: BaseException) -> None:
+        if not self._future.done():
+            self.completed = time.time()
+            self._future.set_exception(exc)
+            self._future.exception()  # mark retrieved: nobody may be awaiting this job
+
+    def __repr__(self) -> str:
+        state = "waiting" if self.waiting else ("ok" if self.success else "failed")
+        return f"<Job {self.uuid} {self.command!r} {state}>"
