@@ -37,6 +37,7 @@ def _key(name: str) -> tuple[bytes, bytes, int]:
 
 
 _MISSING: Any = object()
+_XML_CR = {"\r": "&#xD;"}  # switch_xml_ampencode's escape (a raw CR would be read back as LF)
 
 
 class Event(Mapping[str, str]):
@@ -218,13 +219,21 @@ class Event(Mapping[str, str]):
 
     def _decode_json(self) -> dict[str, str]:
         try:
-            obj = json.loads(self._raw)
-        except (ValueError, UnicodeDecodeError) as exc:
+            text, lenient = self._raw.decode("utf-8"), False
+        except UnicodeDecodeError:  # cJSON copies bytes as they are: keep bad ones for now
+            text, lenient = self._raw.decode("utf-8", "surrogateescape"), True
+        try:
+            obj = json.loads(text)
+            if isinstance(obj, dict) and text.count('":') != len(obj):  # a key repeated?
+                obj = json.loads(text, object_pairs_hook=_first_wins)  # the first one wins
+        except ValueError as exc:
             raise EventDecodeError(f"bad JSON event: {exc}", data=self._raw) from None
         if not isinstance(obj, dict):
             raise EventDecodeError("JSON event is not an object", data=self._raw)
         body = obj.pop("_body", "")
         table = {str(k): _flatten(v) for k, v in obj.items()}
+        if lenient:  # bad bytes become U+FFFD, as in plain events
+            table = {_replace(k): _replace(v) for k, v in table.items()}
         self._body = _cut(str(body).encode("utf-8", "surrogateescape"), table.get("Content-Length"))
         return table
 
@@ -235,8 +244,18 @@ class Event(Mapping[str, str]):
             raise EventDecodeError(f"bad XML event: {exc}", data=self._raw) from None
         table: dict[str, str] = {}
         headers = root.find("headers")
+        items: list[str] = []
+        prev = None
         for child in headers if headers is not None else ():
-            table.setdefault(child.tag, url_decode((child.text or "").encode("utf-8")))
+            name, value = child.tag, url_decode((child.text or "").encode("utf-8"))
+            if name == prev:  # FreeSWITCH writes an array header as one element per item
+                items.append(value)
+                table[name] = "ARRAY::" + "|:".join(items)
+            elif name not in table:
+                table[name] = value
+                items, prev = [value], name
+            else:  # a repeated header (not an array): the first one wins, as in plain
+                prev = None
         length = root.findtext("Content-Length")
         if length is not None:
             table.setdefault("Content-Length", length.strip())
@@ -256,18 +275,20 @@ class Event(Mapping[str, str]):
                 return f"{out}Content-Length: {len(data)}\n\n".encode() + data
             return (out + "\n").encode("utf-8")
         if format == JSON:
-            obj: dict[str, str] = dict(headers)
+            obj: dict[str, Any] = {k: _items(v) or v for k, v in headers.items()}
             if body:
                 obj["Content-Length"] = str(len(body.encode("utf-8")))
                 obj["_body"] = body
             return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         if format == XML:
             lines = ["<event>", "  <headers>"]
-            lines += [f"    <{k}>{_xml_escape(url_encode(v))}</{k}>" for k, v in headers.items()]
+            lines += [f"    <{k}>{_xml_escape(url_encode(i))}</{k}>"
+                      for k, v in headers.items() for i in _items(v) or (v,)]
             lines.append("  </headers>")
-            if body:
+            if body:  # as switch_xml_toxml: the close tag is indented after a newline
                 lines.append(f"  <Content-Length>{len(body.encode('utf-8'))}</Content-Length>")
-                lines.append(f"  <body>{_xml_escape(body)}</body>")
+                end = "  </body>" if body.endswith("\n") else "</body>"
+                lines.append(f"  <body>{_xml_escape(body, _XML_CR)}{end}")
             lines.append("</event>\n")
             return "\n".join(lines).encode("utf-8")
         raise ValueError(f"unknown event format {format!r}; expected one of {FORMATS}")
@@ -311,6 +332,25 @@ def _cut(data: bytes, length: str | None) -> str:
         if 0 <= n <= len(data):
             data = data[:n]
     return data.decode("utf-8", "replace")
+
+
+def _replace(text: str) -> str:
+    """``text`` with surrogate-escaped bad bytes turned into U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _first_wins(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose repeated keys keep their first value (as plain and XML do)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        for key, value in reversed(pairs):
+            obj[key] = value
+    return obj
+
+
+def _items(value: str) -> list[str] | None:
+    """The items of an ``ARRAY::a|:b`` value (a JSON list, repeated XML elements), else None."""
+    return value[7:].split("|:") if value.startswith("ARRAY::") else None
 
 
 def _flatten(value: Any) -> str:

@@ -15,6 +15,9 @@ DISCONNECT_NOTICE = "text/disconnect-notice"
 RUDE_REJECTION = "text/rude-rejection"
 LOG_DATA = "log/data"
 
+_REPLY_HEADERS = frozenset({"Content-Type", "Content-Length", "Reply-Text", "Socket-Mode",
+                            "Control"})
+
 EVENT_FORMATS = {EVENT_PLAIN: PLAIN, EVENT_JSON: JSON, EVENT_XML: XML}
 
 
@@ -77,9 +80,14 @@ class Frame:
         return self._event
 
     def channel_data(self) -> Event:
-        """The outer headers as a decoded :class:`Event` (the outbound ``connect`` reply)."""
+        """The channel's data carried by the outbound ``connect`` reply, as an :class:`Event`.
+
+        The reply's own headers (``Content-Type``, ``Reply-Text``, ``Socket-Mode``,
+        ``Control``) are left out; read them from :attr:`headers`.
+        """
         return Event.from_headers(
-            {k: url_decode(v.encode("utf-8")) for k, v in self.headers.items()}, self.body
+            {k: url_decode(v.encode("utf-8")) for k, v in self.headers.items()
+             if k not in _REPLY_HEADERS}, self.body
         )
 
     def __repr__(self) -> str:

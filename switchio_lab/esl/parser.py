@@ -31,7 +31,9 @@ class _Reader:
     @property
     def buffered(self) -> int:
         """Bytes received but not yet returned as part of a message."""
-        return len(self._tail) + self._have
+        if self._pending is not None:  # the header block of a pending message counts too
+            return self._fed - self._pending[2]
+        return len(self._tail)
 
     def feed(self, data: bytes) -> list:
         """Consume ``data``; return the messages it completes, in order.
@@ -76,6 +78,8 @@ class _Reader:
 
     def feed_eof(self) -> None:
         """Declare the end of the stream; raises if it ends inside a message."""
+        if self._failed is not None:
+            raise self._failed
         self._eof = True
         if self._pending is not None:
             raise ProtocolError(
@@ -129,6 +133,7 @@ class _Reader:
         raise NotImplementedError
 
     def _headers(self, lines: list[bytes], at: int) -> dict[str, str]:
+        """Header lines as a dict; ``at`` is the stream offset of the first line."""
         headers: dict[str, str] = {}
         for line in lines:
             name, sep, value = line.partition(b": ")
@@ -137,9 +142,10 @@ class _Reader:
                 if not sep or not name or b" " in name:
                     raise ProtocolError("header line without 'Name: value'", at, line)
             headers[name.decode("latin-1")] = value.rstrip(b"\r").decode("utf-8", "replace")
+            at += len(line) + 1
         return headers
 
-    def _length(self, headers: dict[str, str], at: int) -> int:
+    def _length(self, headers: dict[str, str], at: int, block: bytes = b"") -> int:
         value = headers.get("Content-Length")
         if value is None:
             for key, v in headers.items():  # clients may write content-length in any case
@@ -149,12 +155,12 @@ class _Reader:
             else:
                 return 0
         value = value.strip()
-        if not value.isdigit():
-            raise ProtocolError(f"bad Content-Length {value!r}", at)
+        if not (value.isascii() and value.isdigit()):  # "²".isdigit() is True
+            raise ProtocolError(f"bad Content-Length {value!r}", at, block)
         length = int(value)
         if length > self.max_frame:
             raise FrameTooLarge(f"Content-Length {length} exceeds the {self.max_frame}-byte cap",
-                                at)
+                                at, block)
         return length
 
 
@@ -178,7 +184,7 @@ class Parser(_Reader):
                 if length <= self.max_frame:
                     return {"Content-Length": value.decode(), "Content-Type": ctype}, length
         headers = self._headers(block.split(b"\n"), at)
-        return headers, self._length(headers, at)
+        return headers, self._length(headers, at, block)
 
     def _message(self, head: tuple, body: bytes, at: int) -> Frame:
         return Frame(head, body, at)
@@ -192,7 +198,7 @@ class CommandParser(_Reader):
 
     def _block_end(self, data: bytes, start: int) -> tuple[int, int]:
         i = data.find(b"\n\n", start)
-        j = data.find(b"\n\r\n", start, i if i >= 0 else len(data))
+        j = data.find(b"\n\r\n", start, i + 2 if i >= 0 else len(data))  # one starting before i
         if j >= 0:
             return j, 3
         return i, 2
@@ -200,8 +206,8 @@ class CommandParser(_Reader):
     def _head(self, block: bytes, at: int) -> tuple:
         lines = block.split(b"\n")
         line = lines[0].rstrip(b"\r").decode("utf-8", "replace")
-        headers = self._headers(lines[1:], at)
-        return (line, headers), self._length(headers, at)
+        headers = self._headers(lines[1:], at + len(lines[0]) + 1)
+        return (line, headers), self._length(headers, at, block)
 
     def _message(self, head: tuple, body: bytes, at: int) -> Command:
         line, headers = head
