@@ -119,7 +119,9 @@ class EventStream:
             w.set_result(None)
 
     def __len__(self) -> int:
-        return len(self._queue)
+        """The events queued (not the end-of-stream marker that close() adds)."""
+        q = self._queue
+        return len(q) - 1 if q and q[-1] is None else len(q)
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self
@@ -150,7 +152,7 @@ class EventStream:
 
     def close(self) -> None:
         """Detach from the connection; iteration ends once the queue is drained."""
-        if not self.closed:
+        if not self.closed and self in self._conn._streams:  # once: one end marker
             self._conn._streams.discard(self)
             self._put(None)
 
@@ -179,14 +181,16 @@ class Connection:
         self._auth_waiter: asyncio.Future[Frame] | None = None
         self._connected = asyncio.Event()
         self._handshaking = False  # commands may go out before "connected" (auth, restore)
+        self._handshaker: asyncio.Task[Any] | None = None  # ... but only the handshake's own
         self.last_error: BaseException | None = None
+        self._fatal: ProtocolError | None = None  # what broke the current wire, if anything
         self.disconnect_notice: Frame | None = None
         self.lingering = False
         # what the server has been told, to restore after a reconnect
         self.event_format = "plain"
         self.event_names: set[str] = set()
+        self._subclasses: set[str] = set()  # the names that followed CUSTOM
         self.filters: list[tuple[str, str]] = []
-        self._auto_job_filter = False
         self._myevents: tuple[str | None, str | None] | None = None
         self._linger: int | bool | None = None
         self._log_level: int | str | bool | None = None
@@ -214,6 +218,7 @@ class Connection:
     def _attach(self, wire: _Wire) -> None:
         self._wire = wire
         self._parser = Parser()
+        self._fatal = None
         self.disconnect_notice = None
         self.lingering = False
 
@@ -225,7 +230,7 @@ class Connection:
             frames = self._parser.feed(data)
         except ProtocolError as exc:
             log.error("%s: protocol error, closing the connection: %s", self, exc)
-            self.last_error = exc
+            self.last_error = self._fatal = exc
             if wire.transport is not None:
                 wire.transport.abort()
             return
@@ -240,11 +245,12 @@ class Connection:
             self._deliver(Event(frame.body, fmt))
             return
         if ctype == COMMAND_REPLY or ctype == API_RESPONSE:
-            while self._replies:
-                _, fut = self._replies.popleft()
-                if not fut.done():  # a timed-out command's slot absorbs its late reply
+            if self._replies:
+                label, fut = self._replies.popleft()
+                if not fut.done():
                     fut.set_result(frame)
-                    break
+                else:  # a timed-out (or cancelled) command's slot absorbs its late reply
+                    log.info("%s: late reply to %r dropped: %r", self, label, frame)
             else:
                 log.warning("%s: reply with no command waiting: %r", self, frame)
         elif ctype == AUTH_REQUEST:
@@ -318,8 +324,8 @@ class Connection:
         self._on_lost(reason)
 
     def _loss_reason(self, exc: BaseException | None) -> str:
-        if isinstance(self.last_error, ProtocolError):
-            return f"protocol error: {self.last_error.message}"
+        if self._fatal is not None:
+            return f"protocol error: {self._fatal.message}"
         if self.disconnect_notice is not None:
             return "the server said goodbye"
         return str(exc) if exc else "closed by the server"
@@ -338,7 +344,8 @@ class Connection:
         """Write one serialized command and return its reply frame (``command/reply`` or
         ``api/response``). Replies are matched to commands in the order they were sent."""
         timeout = self.timeout if timeout is None else timeout
-        if not (self._handshaking and self._wire is not None) and not self.connected:
+        if not self.connected and not (self._handshaking and self._wire is not None
+                                       and asyncio.current_task() is self._handshaker):
             await self._wait_connected(timeout)
         wire = self._wire
         if wire is None or wire.transport is None:
@@ -399,6 +406,8 @@ class Connection:
         text = await self.command(commands.event(*wanted, format=fmt))
         self.event_format = fmt
         self.event_names.update(wanted)
+        if "CUSTOM" in wanted:  # FreeSWITCH reads every word after CUSTOM as a subclass
+            self._subclasses.update(wanted[wanted.index("CUSTOM") + 1:])
         return text
 
     async def unsubscribe(self, *names: str) -> str:
@@ -406,12 +415,14 @@ class Connection:
         wanted = [n for name in names for n in name.split()]
         text = await self.command(commands.nixevent(*wanted))
         self.event_names.difference_update(wanted)
+        self._subclasses.difference_update(wanted)
         return text
 
     async def noevents(self) -> str:
         """``noevents``: stop all event delivery."""
         text = await self.command(commands.noevents())
         self.event_names.clear()
+        self._subclasses.clear()
         return text
 
     async def filter(self, header: str, value: str) -> str:
@@ -459,11 +470,12 @@ class Connection:
         so a fast BACKGROUND_JOB is never missed. The connection subscribes to
         BACKGROUND_JOB (and lets it through any filters) if it was not already.
         """
-        await self._ensure_job_events()
         job = Job(job_uuid or str(uuidlib.uuid4()), command)
+        data = commands.bgapi(command, job_uuid=job.uuid)  # a bad argument: nothing is sent
+        await self._ensure_job_events()
         self._jobs[job.uuid] = job
         try:
-            await self.command(commands.bgapi(command, job_uuid=job.uuid), timeout=timeout)
+            await self.command(data, timeout=timeout)
         except BaseException:
             self._jobs.pop(job.uuid, None)
             raise
@@ -472,10 +484,8 @@ class Connection:
     async def _ensure_job_events(self) -> None:
         if not self._subscribed("BACKGROUND_JOB"):
             await self.subscribe("BACKGROUND_JOB")
-        if self.filters and not self._auto_job_filter and (
-                ("Event-Name", "BACKGROUND_JOB") not in self.filters):
+        if self.filters and ("Event-Name", "BACKGROUND_JOB") not in self.filters:
             await self.filter("Event-Name", "BACKGROUND_JOB")
-            self._auto_job_filter = True
 
     # -- session control -------------------------------------------------------------------
     async def sendmsg(self, uuid: str | None = None, call_command: str = "execute",

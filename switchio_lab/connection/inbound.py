@@ -69,6 +69,7 @@ class InboundClient(Connection):
         loop = asyncio.get_running_loop()
         self._auth_waiter = loop.create_future()
         self._handshaking = True
+        self._handshaker = asyncio.current_task()  # it authenticates (and restores) alone
         try:
             transport, wire = await asyncio.wait_for(
                 loop.create_connection(lambda: _Wire(self), self.host, self.port),
@@ -103,6 +104,10 @@ class InboundClient(Connection):
                 raise AuthenticationError(f"{self} rejected the password ({text})")
         except BaseException:
             transport.abort()
+            # detach now, while still handshaking: the transport's own connection_lost
+            # comes later and would otherwise start a reconnect loop for an attempt
+            # that failed (and was reported to its caller)
+            self._connection_lost(wire, None)
             raise
         finally:
             self._auth_waiter = None
@@ -111,9 +116,14 @@ class InboundClient(Connection):
     async def close(self) -> None:
         """Say ``exit`` (briefly), then close; no reconnect after this. Idempotent."""
         self._closing = True
+        reconnecting = self._reconnect_task is not None and not self._reconnect_task.done()
         if self._reconnect_task is not None:
             self._reconnect_task.cancel()
             self._reconnect_task = None
+            self._handshaking = False  # a reconnect attempt in progress is abandoned
+        if reconnecting and self._wire is None:  # between attempts: nothing else will say it
+            self._end_streams()
+            self._notify("closed")
         wire = self._wire
         if wire is not None and self.connected:
             try:
@@ -186,24 +196,36 @@ class InboundClient(Connection):
 
     async def _restore(self) -> None:
         """Tell the new connection everything the old one had been told."""
-        if self.event_names:
-            await self.command(commands.event(*sorted(self.event_names),
-                                              format=self.event_format))
-        for header, value in self.filters:
-            await self.command(commands.filter(header, value))
+        todo = []
+        if self.event_names:  # subclasses last, after CUSTOM, or they would be read as names
+            subclasses = sorted(self._subclasses & self.event_names)
+            names = sorted(self.event_names - self._subclasses - {"CUSTOM"})
+            if subclasses or "CUSTOM" in self.event_names:
+                names += ["CUSTOM", *subclasses]
+            todo.append(commands.event(*names, format=self.event_format))
+        todo += [commands.filter(header, value) for header, value in self.filters]
         if self._myevents is not None:
-            await self.command(commands.myevents(*self._myevents))
+            todo.append(commands.myevents(*self._myevents))
         if self._linger is not None:
-            seconds = None if self._linger is True else int(self._linger)
-            await self.command(commands.linger(seconds))
+            todo.append(commands.linger(None if self._linger is True else int(self._linger)))
         if self._log_level is not None:
-            await self.command(commands.log(None if self._log_level is True else self._log_level))
+            todo.append(commands.log(None if self._log_level is True else self._log_level))
+        for data in todo:
+            try:
+                await self.command(data)
+            except CommandError as exc:
+                # e.g. the myevents session is gone: reconnecting again would not change
+                # that, so it is reported and the rest is restored
+                log.warning("%s: not restored after reconnecting: %s", self, exc)
 
     async def _wait_connected(self, timeout: float) -> None:
-        if self._closing or not self.reconnect or self._reconnect_task is None:
+        task = self._reconnect_task
+        if self._closing or not self.reconnect or task is None or task.done():
             raise NotConnected(f"{self}: not connected")
-        try:
-            await asyncio.wait_for(self._connected.wait(), timeout)
-        except asyncio.TimeoutError:
+        # the reconnect task ends when connected again, when it gives up, or on close()
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+        if not done:
             raise NotConnected(f"{self}: not connected, and reconnecting did not succeed "
-                               f"within {timeout:g} s") from None
+                               f"within {timeout:g} s")
+        if not self.connected:
+            raise NotConnected(f"{self}: not connected (reconnecting stopped)")

@@ -116,6 +116,9 @@ class OutboundServer:
 
     def _wire(self) -> _Wire:
         session = OutboundSession(timeout=self.timeout)
+        # a session is live until its socket closes, whether or not its handler returned
+        self.sessions.add(session)
+        session.closed.add_done_callback(lambda _: self.sessions.discard(session))
         task = asyncio.get_running_loop().create_task(self._run(session))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -123,7 +126,6 @@ class OutboundServer:
 
     async def _run(self, session: OutboundSession) -> None:
         await asyncio.sleep(0)  # let connection_made attach the wire
-        self.sessions.add(session)
         try:
             await session.start()
             await self.handler(session)
@@ -133,8 +135,6 @@ class OutboundServer:
             log.warning("%s: %s", session, exc)
         except Exception:
             log.exception("%s: outbound handler %r failed", session, self.handler)
-        finally:
-            self.sessions.discard(session)
 
     async def stop(self) -> None:
         """Stop accepting, close every session and cancel their handlers."""
