@@ -295,3 +295,27 @@ async def test_bgapi_lets_background_job_through_filters():
         assert client.filters == [("Unique-ID", "another"), ("Event-Name", "BACKGROUND_JOB")]
         assert rec.names == ["BACKGROUND_JOB"] * 3
         await client.close()
+
+
+async def test_on_event_as_a_decorator_and_streams_after_close():
+    """``@client.on_event("NAME")`` registers; a stream made after close ends at once."""
+    from switchio_lab.connection import InboundClient
+    from switchio_lab.esl import Event
+
+    seen: list[str] = []
+    client = InboundClient("127.0.0.1", 1)
+
+    @client.on_event("CHANNEL_ANSWER")
+    def answered(event: Event) -> None:
+        seen.append(event.name)
+
+    @client.on_event
+    def everything(event: Event) -> None:
+        seen.append("all:" + event.name)
+
+    client._deliver(Event.from_headers({"Event-Name": "CHANNEL_ANSWER"}))
+    client._deliver(Event.from_headers({"Event-Name": "CHANNEL_HANGUP"}))
+    assert seen == ["CHANNEL_ANSWER", "all:CHANNEL_ANSWER", "all:CHANNEL_HANGUP"]
+    await client.close()
+    stream = client.events()
+    assert [e async for e in stream] == []

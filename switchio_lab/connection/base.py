@@ -181,6 +181,7 @@ class Connection:
         self._auth_waiter: asyncio.Future[Frame] | None = None
         self._connected = asyncio.Event()
         self._handshaking = False  # commands may go out before "connected" (auth, restore)
+        self._ended = False  # streams were ended for good (closed, not reconnecting)
         self._handshaker: asyncio.Task[Any] | None = None  # ... but only the handshake's own
         self.last_error: BaseException | None = None
         self._fatal: ProtocolError | None = None  # what broke the current wire, if anything
@@ -216,6 +217,7 @@ class Connection:
 
     # -- wire events ------------------------------------------------------------------
     def _attach(self, wire: _Wire) -> None:
+        self._ended = False
         self._wire = wire
         self._parser = Parser()
         self._fatal = None
@@ -336,6 +338,7 @@ class Connection:
         self._notify("closed")
 
     def _end_streams(self) -> None:
+        self._ended = True
         for stream in list(self._streams):
             stream.close()
 
@@ -372,12 +375,21 @@ class Connection:
         return text
 
     # -- events --------------------------------------------------------------------
-    def on_event(self, callback: EventCallback, *names: str) -> EventCallback:
+    def on_event(self, callback: EventCallback | str | None = None, *names: str) -> Any:
         """Call ``callback(event)`` for events of ``names`` (all events if none given).
 
-        CUSTOM events match their subclass name too. Callbacks run inside the read
-        loop: keep them quick (hand slow work to a task or use :meth:`events`).
+        Also a decorator: ``@client.on_event("CHANNEL_ANSWER")`` (or bare
+        ``@client.on_event``). CUSTOM events match their subclass name too. Callbacks run
+        inside the read loop: keep them quick (hand slow work to a task or use
+        :meth:`events`).
         """
+        if callback is None or isinstance(callback, str):
+            wanted = names if callback is None else (callback, *names)
+
+            def register(func: EventCallback) -> EventCallback:
+                self._callbacks.append((_names(wanted), func))
+                return func
+            return register
         self._callbacks.append((_names(names), callback))
         return callback
 
@@ -396,6 +408,8 @@ class Connection:
         """An async iterator over events of ``names`` (all if none), with its own queue."""
         stream = EventStream(self, _names(names) or (), maxsize or self.queue_size)
         self._streams.add(stream)
+        if self._ended:  # a closed connection delivers nothing more: end at once
+            stream.close()
         return stream
 
     # -- subscriptions -----------------------------------------------------------------

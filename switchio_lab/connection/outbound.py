@@ -36,6 +36,8 @@ class OutboundSession(Connection):
         super().__init__(timeout=timeout, queue_size=queue_size)
         self.peer = peer
         self.channel: Event | None = None
+        self.socket_mode = ""  # "async" or "static", from the connect reply
+        self.control = ""  # "full" or "single-channel"
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def __str__(self) -> str:
@@ -61,6 +63,8 @@ class OutboundSession(Connection):
         if not frame.reply_text.startswith("+OK"):
             raise ConnectError(f"{self}: connect was refused: {frame.reply_text}")
         self.channel = frame.channel_data()
+        self.socket_mode = frame.headers.get("Socket-Mode", "")
+        self.control = frame.headers.get("Control", "")
         return self.channel
 
     async def getvar(self, name: str) -> str:
