@@ -1,0 +1,328 @@
+"""Dialplan applications of the embedded switch (``sendmsg execute`` and the dialplan).
+
+Each is ``async def app(channel, arg) -> response`` where the response is what
+CHANNEL_EXECUTE_COMPLETE reports as ``Application-Response``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import shlex
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from .causes import SIP_TO_CAUSE, is_cause
+from .channel import Channel, Hangup
+
+log = logging.getLogger("switchio_lab.sim")
+
+App = Callable[[Channel, str], Awaitable[str | None]]
+APPS: dict[str, App] = {}
+
+
+def app(name: str) -> Callable[[App], App]:
+    def register(func: App) -> App:
+        APPS[name] = func
+        return func
+    return register
+
+
+@app("answer")
+async def answer(ch: Channel, arg: str) -> str:
+    ch.mark_answered()
+    return "_none_"
+
+
+@app("pre_answer")
+async def pre_answer(ch: Channel, arg: str) -> str:
+    ch.mark_progress(media=True)
+    return "_none_"
+
+
+@app("ring_ready")
+async def ring_ready(ch: Channel, arg: str) -> str:
+    ch.mark_progress(media=False)
+    return "_none_"
+
+
+@app("park")
+async def park(ch: Channel, arg: str) -> str:
+    ch.fire("CHANNEL_PARK")
+    try:
+        await ch.wait(None, inbox=True)
+    except Hangup:
+        ch.fire("CHANNEL_UNPARK")
+        raise
+    ch.fire("CHANNEL_UNPARK")
+    return "_none_"
+
+
+@app("hangup")
+async def hangup(ch: Channel, arg: str) -> str:
+    cause = arg.strip() or "NORMAL_CLEARING"
+    ch.hangup(cause if is_cause(cause) else "NORMAL_CLEARING")
+    return "_none_"
+
+
+@app("respond")
+async def respond(ch: Channel, arg: str) -> str:
+    code_text = arg.split()[0] if arg.split() else ""
+    code = int(code_text) if code_text.isdigit() else 0
+    if code in (180, 181, 182):
+        ch.mark_progress(media=False)
+    elif code == 183:
+        ch.mark_progress(media=True)
+    elif 200 <= code < 300:
+        ch.mark_answered()
+    elif code >= 300:
+        ch.hangup(SIP_TO_CAUSE.get(code, "NORMAL_UNSPECIFIED"))
+        raise Hangup()
+    return "_none_"
+
+
+@app("sleep")
+async def sleep(ch: Channel, arg: str) -> str:
+    ms = float(arg or 0)
+    await ch.wait(ms / 1000.0)
+    return "_none_"
+
+
+@app("set")
+async def set_(ch: Channel, arg: str) -> str:
+    name, _, value = arg.partition("=")
+    if name:
+        if value:
+            ch.setvar(name.strip(), value)
+        else:
+            ch.unsetvar(name.strip())
+    return "_none_"
+
+
+@app("export")
+async def export(ch: Channel, arg: str) -> str:
+    name, _, value = arg.partition("=")
+    name = name.strip().removeprefix("nolocal:")
+    ch.setvar(name, value)
+    exports = ch.getvar("export_vars")
+    ch.setvar("export_vars", f"{exports},{name}" if exports else name)
+    return "_none_"
+
+
+@app("unset")
+async def unset(ch: Channel, arg: str) -> str:
+    ch.unsetvar(arg.strip())
+    return "_none_"
+
+
+@app("info")
+async def info(ch: Channel, arg: str) -> str:
+    return "_none_"
+
+
+@app("log")
+async def log_(ch: Channel, arg: str) -> str:
+    level, _, text = arg.partition(" ")
+    ch.node.log(7, text or level, ch.uuid)
+    return "_none_"
+
+
+@app("transfer")
+async def transfer(ch: Channel, arg: str) -> str:
+    words = arg.split()
+    if not words:
+        return "_none_"
+    dest = words[0]
+    context = words[2] if len(words) > 2 else ch.context
+    ch.transfer_to = (dest, context)
+    ch.caller["Caller-Channel-Transfer-Time"] = str(int(time.time() * 1_000_000))
+    return "_none_"
+
+
+@app("playback")
+async def playback(ch: Channel, arg: str) -> str:
+    from .media import MediaError, parse_media
+
+    try:
+        media = parse_media(arg, ch.node.sound_dir)
+    except MediaError:
+        return "FILE NOT FOUND"
+    ch.fire("PLAYBACK_START", {"Playback-File-Path": arg})
+    started = time.time()
+    status = "done"
+    ch.node.media.playing(ch, media, started)
+    try:
+        length = media.playback_duration()
+        finished = await ch.wait(None if math.isinf(length) else length)
+        if not finished:
+            status = "break"
+    except Hangup:
+        status = "break"
+        ch.node.media.stopped(ch, time.time())
+        ch.fire("PLAYBACK_STOP", {"Playback-File-Path": arg, "Playback-Status": status})
+        ch._response_on_hangup = "FILE PLAYED"  # type: ignore[attr-defined]
+        raise
+    ch.node.media.stopped(ch, time.time())
+    ch.fire("PLAYBACK_STOP", {"Playback-File-Path": arg, "Playback-Status": status})
+    return "FILE PLAYED"
+
+
+APPS["endless_playback"] = playback
+APPS["gentones"] = playback
+
+
+@app("echo")
+async def echo(ch: Channel, arg: str) -> str:
+    ch.node.media.echo(ch, True)
+    try:
+        await ch.wait(None)
+    finally:
+        ch.node.media.echo(ch, False)
+    return "_none_"
+
+
+@app("record_session")
+async def record_session(ch: Channel, arg: str) -> str:
+    path = shlex.split(arg)[0] if arg.strip() else ""
+    if not path:
+        return "-ERR no path"
+    ch.node.media.start_record(ch, path)
+    return "_none_"
+
+
+@app("stop_record_session")
+async def stop_record_session(ch: Channel, arg: str) -> str:
+    ch.node.media.stop_record(ch, arg.strip() or "all")
+    return "_none_"
+
+
+@app("send_dtmf")
+async def send_dtmf(ch: Channel, arg: str) -> str:
+    digits = arg.split("@")[0]
+    far = ch.bridged or ch.peer
+    if far is not None:
+        await asyncio.sleep(0)
+        far.node.media.dtmf(far, digits, sender=ch)
+    return "_none_"
+
+
+@app("bridge")
+async def bridge(ch: Channel, arg: str) -> str:
+    """Call ``arg`` and, once it answers, bridge it to this channel until one side leaves."""
+    from .engine import OriginateError, parse_vars
+
+    url = arg.strip()
+    variables: dict[str, str] = {}
+    if url.startswith("{"):
+        end = url.index("}")
+        variables = parse_vars(url[1:end])
+        url = url[end + 1 :]
+    variables.setdefault("originate_timeout", ch.getvar("call_timeout") or "60")
+    for name in (ch.getvar("export_vars") or "").split(","):
+        if name and ch.getvar(name) is not None:
+            variables.setdefault(name, ch.getvar(name) or "")
+    engine = ch.node.engine
+    try:
+        other = await engine.call(url, variables, caller=ch)
+    except OriginateError as exc:
+        ch.setvar("originate_disposition", exc.cause)
+        return "_none_"
+    ch.setvar("originate_disposition", "")
+    done, _ = await asyncio.wait({other.answered, other.reported, _hungup(ch)},
+                                 timeout=float(variables["originate_timeout"]),
+                                 return_when=asyncio.FIRST_COMPLETED)
+    if ch.cause:
+        other.hangup("ORIGINATOR_CANCEL")
+        raise Hangup()
+    if not other.is_answered:
+        if other.cause is None:
+            other.hangup("NO_ANSWER")
+        cause = await asyncio.shield(other.reported)
+        ch.setvar("originate_disposition", cause)
+        ch.setvar("DIALSTATUS", cause)
+        return "_none_"
+    ch.mark_answered()
+    link(ch, other)
+    try:
+        while ch.bridged is other and other.cause is None:
+            await ch.wait(None)
+    finally:
+        unlink(ch, other)
+    if other.cause is None and ch.cause is None:
+        other.hangup("NORMAL_CLEARING")
+    return "_none_"
+
+
+def _hungup(ch: Channel) -> asyncio.Future[str]:
+    return asyncio.ensure_future(asyncio.shield(ch.reported))
+
+
+def link(a: Channel, b: Channel) -> None:
+    """Bridge two channels of one node: CHANNEL_BRIDGE and Other-Leg-* headers."""
+    now = time.time()
+    a.bridged, b.bridged = b, a
+    for x, y in ((a, b), (b, a)):
+        x.bridged_at = now
+        x.caller["Caller-Channel-Bridged-Time"] = str(int(now * 1_000_000))
+        x.other.clear()
+        x.other.update(other_leg(y))
+        x.setvar("bridge_to", y.uuid)
+        x.setvar("last_bridge_to", y.uuid)
+        x.setvar("signal_bond", y.uuid)
+    a.fire("CHANNEL_BRIDGE", {"Bridge-A-Unique-ID": a.uuid, "Bridge-B-Unique-ID": b.uuid})
+    b.fire("CHANNEL_BRIDGE", {"Bridge-A-Unique-ID": a.uuid, "Bridge-B-Unique-ID": b.uuid})
+
+
+def unlink(a: Channel, b: Channel) -> None:
+    a.fire("CHANNEL_UNBRIDGE", {"Bridge-A-Unique-ID": a.uuid, "Bridge-B-Unique-ID": b.uuid})
+    if a.bridged is b:
+        a.bridged = None
+    if b.bridged is a:
+        b.bridged = None
+        if b.cause is None:
+            b.fire("CHANNEL_UNBRIDGE", {"Bridge-A-Unique-ID": a.uuid,
+                                        "Bridge-B-Unique-ID": b.uuid})
+
+
+def other_leg(ch: Channel) -> dict[str, str]:
+    out = {"Other-Type": "originatee" if ch.direction == "outbound" else "originator"}
+    for k, v in ch.caller.items():
+        out["Other-Leg-" + k[len("Caller-"):]] = v
+    return out
+
+
+@app("socket")
+async def socket(ch: Channel, arg: str) -> str:
+    """Connect to an outbound ESL server (``host:port [async] [full]``) and serve it."""
+    from .listener import Listener
+
+    words = arg.split()
+    if not words:
+        return "-ERR no address"
+    host, _, port = words[0].rpartition(":")
+    loop = asyncio.get_running_loop()
+    try:
+        transport, listener = await loop.create_connection(
+            lambda: Listener(ch.node, session=ch), host or "127.0.0.1", int(port))
+    except OSError as exc:
+        log.warning("channel %s: socket %s failed: %s", ch.uuid, words[0], exc)
+        ch.hangup("DESTINATION_OUT_OF_ORDER")
+        raise Hangup() from None
+    ch.socket_listener = listener  # type: ignore[attr-defined]
+    ch.watch(listener)
+    ch.setvar("socket_host", host or "127.0.0.1")
+    try:
+        while getattr(ch, "socket_listener", None) is listener:
+            await ch.wait(None, inbox=True)
+    finally:
+        pass
+    return "_none_"
+
+
+def _path(ch: Channel, path: str) -> Path:
+    p = Path(path)
+    if not p.is_absolute() and ch.node.config.record_dir:
+        p = Path(ch.node.config.record_dir) / p
+    return p

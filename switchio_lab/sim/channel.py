@@ -1,0 +1,571 @@
+"""A channel (one call leg) of the embedded switch: state machine, headers and events.
+
+The event sequence of each stage (creation, ringing, answer, applications, hangup)
+and the headers each event carries follow FreeSWITCH's, as captured in the golden
+fixtures. A channel is driven by its own task (``run``), which executes dialplan
+applications and messages sent to it (``sendmsg``) one at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid as uuidlib
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from . import sipvars
+from .causes import CAUSE_TO_SIP, q850
+from .events import Block, SimEvent
+
+if TYPE_CHECKING:
+    from .listener import Listener
+    from .node import Node
+
+log = logging.getLogger("switchio_lab.sim")
+
+STATE_NUMBERS = {
+    "CS_NEW": 0, "CS_INIT": 1, "CS_ROUTING": 2, "CS_SOFT_EXECUTE": 3, "CS_EXECUTE": 4,
+    "CS_EXCHANGE_MEDIA": 5, "CS_PARK": 6, "CS_CONSUME_MEDIA": 7, "CS_HIBERNATE": 8,
+    "CS_RESET": 9, "CS_HANGUP": 10, "CS_REPORTING": 11, "CS_DESTROY": 12, "CS_NONE": 13,
+}
+CALLSTATE_NUMBERS = {"DOWN": 0, "DIALING": 1, "RINGING": 2, "EARLY": 3, "ACTIVE": 4, "HELD": 5,
+                     "RING_WAIT": 6, "HANGUP": 7, "UNHELD": 8}
+
+
+class Hangup(Exception):
+    """Raised inside an application when its channel hangs up."""
+
+
+class Message:
+    """An application queued for a channel (dialplan, ``sendmsg`` or api)."""
+
+    __slots__ = ("app", "arg", "app_uuid", "command", "done", "loops")
+
+    def __init__(self, app: str, arg: str = "", app_uuid: str | None = None,
+                 command: str | None = None, loops: int = 1) -> None:
+        self.app = app
+        self.arg = arg
+        self.app_uuid = app_uuid or str(uuidlib.uuid4())
+        self.command = command  # "sendmsg <uuid>" for a PRIVATE_COMMAND after it runs
+        self.loops = loops
+        self.done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+
+class Channel:
+    """One call leg on one node."""
+
+    def __init__(self, node: Node, *, direction: str, name: str, uuid: str | None = None,
+                 dialog: sipvars.Dialog | None = None, context: str = "default",
+                 destination: str = "", cid_name: str = "", cid_number: str = "0000000000",
+                 source: str = "mod_sofia", endpoint: str = "sofia") -> None:
+        self.node = node
+        self.uuid = uuid or str(uuidlib.uuid4())
+        self.direction = direction
+        self.name = name
+        self.dialog = dialog
+        self.endpoint = endpoint
+        self.context = context
+        self.destination = destination
+        self.cid_name = cid_name
+        self.cid_number = cid_number
+        self.source = source
+        self.state = "CS_NEW"
+        self.state_number = 0
+        self.callstate = "DOWN"
+        self.answer_state = "ringing"
+        self.hit_dialplan = False
+        self.cause: str | None = None
+        self.created = time.time()
+        self.answered_at: float | None = None
+        self.progress_at: float | None = None
+        self.progress_media_at: float | None = None
+        self.bridged_at: float | None = None
+        self.hangup_at: float | None = None
+        self.session_id = node.next_session_id()
+        self.core_extra: dict[str, str] = {}
+        self.codec = Block()
+        self.caller = Block()
+        self.other = Block()
+        self.vars = Block()
+        self.peer: Channel | None = None  # the other end of the SIP dialog
+        self.bridged: Channel | None = None
+        self.inbox: deque[Message] = deque()
+        self.wake = asyncio.Event()
+        self.answered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.reported: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.destroyed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.watchers: set[Listener] = set()
+        self.current_app: str | None = None
+        self.last_app: str | None = None
+        self.break_requested = False
+        self.transfer_to: tuple[str, str] | None = None
+        self.resume_after_socket = False
+        self.task: asyncio.Task[None] | None = None
+        self.media: Any = None  # media state (recordings, echo, playing) managed by apps
+        self.dtmf_received: list[str] = []
+        node.channels[self.uuid] = self
+        node.sessions_since_start += 1
+        node.peak_sessions = max(node.peak_sessions, len(node.channels))
+
+    # -- variables --------------------------------------------------------------------
+    def setvar(self, name: str, value: object) -> None:
+        self.vars.set("variable_" + name, value)
+
+    def setvars(self, pairs: list[tuple[str, str]] | dict[str, str]) -> None:
+        items = pairs.items() if isinstance(pairs, dict) else pairs
+        for k, v in items:
+            self.vars.set("variable_" + k, v)
+
+    def getvar(self, name: str) -> str | None:
+        return self.vars.get("variable_" + name)
+
+    def unsetvar(self, name: str) -> None:
+        self.vars.pop("variable_" + name, None)
+
+    # -- events -------------------------------------------------------------------------
+    def core(self) -> dict[str, str]:
+        core = {
+            "Channel-State": self.state,
+            "Channel-Call-State": self.callstate,
+            "Channel-State-Number": str(self.state_number),
+            "Channel-Name": self.name,
+            "Unique-ID": self.uuid,
+            "Call-Direction": self.direction,
+            "Presence-Call-Direction": self.direction,
+            "Channel-HIT-Dialplan": "true" if self.hit_dialplan else "false",
+            "Channel-Call-UUID": self.uuid,
+            "Answer-State": self.answer_state,
+        }
+        if self.cause:
+            core["Hangup-Cause"] = self.cause
+        if self.core_extra:
+            core.update(self.core_extra)
+        return core
+
+    def fire(self, name: str, extra: dict[str, str] | None = None, body: str = "") -> SimEvent:
+        blocks: list[dict[str, str]] = [self.core()]
+        if self.codec:
+            blocks.append(self.codec)
+        if self.caller:
+            blocks.append(self.caller)
+        if self.other:
+            blocks.append(self.other)
+        blocks.append(self.vars)
+        if extra:
+            blocks.append(extra)
+        return self.node.fire(name, *blocks, body=body)
+
+    def set_state(self, state: str, number: int | None = None) -> None:
+        self.state = state
+        self.state_number = STATE_NUMBERS[state] if number is None else number
+        self.fire("CHANNEL_STATE")
+
+    def set_callstate(self, callstate: str, **extra_vars: str) -> None:
+        original = self.callstate
+        self.callstate = callstate
+        if extra_vars:
+            self.setvars(extra_vars)
+        self.fire("CHANNEL_CALLSTATE", {"Original-Channel-Call-State": original,
+                                        "Channel-Call-State-Number":
+                                            str(CALLSTATE_NUMBERS[callstate])})
+
+    def caller_profile(self, *, username: bool) -> Block:
+        """The Caller-* block (mod_sofia's inbound profile has Username/Dialplan/Network)."""
+        us = str(int(self.created * 1_000_000))
+        b = Block()
+        b["Caller-Direction"] = self.direction
+        b["Caller-Logical-Direction"] = self.direction
+        if username:
+            b["Caller-Username"] = self.cid_number
+            b["Caller-Dialplan"] = "XML"
+        if self.cid_name:
+            b["Caller-Caller-ID-Name"] = self.cid_name
+        b["Caller-Caller-ID-Number"] = self.cid_number
+        if username:
+            b["Caller-Orig-Caller-ID-Name"] = self.cid_name
+        b["Caller-Orig-Caller-ID-Number"] = self.cid_number
+        if username:
+            b["Caller-Network-Addr"] = self.dialog.caller_host if self.dialog else "127.0.0.1"
+        if self.direction == "outbound":
+            b["Caller-Callee-ID-Name"] = "Outbound Call"
+            b["Caller-Callee-ID-Number"] = self.destination
+        b["Caller-ANI"] = self.cid_number
+        b["Caller-Destination-Number"] = self.destination
+        b["Caller-Unique-ID"] = self.uuid
+        b["Caller-Source"] = self.source
+        b["Caller-Context"] = self.context
+        b["Caller-Channel-Name"] = self.name
+        b["Caller-Profile-Index"] = "1"
+        b["Caller-Profile-Created-Time"] = us
+        b["Caller-Channel-Created-Time"] = us
+        for t in ("Answered", "Progress", "Progress-Media", "Hangup", "Transfer", "Resurrect",
+                  "Bridged"):
+            b[f"Caller-Channel-{t}-Time"] = "0"
+        b["Caller-Channel-Last-Hold"] = "0"
+        b["Caller-Channel-Hold-Accum"] = "0"
+        b["Caller-Screen-Bit"] = "true"
+        b["Caller-Privacy-Hide-Name"] = "false"
+        b["Caller-Privacy-Hide-Number"] = "false"
+        return b
+
+    def set_codec(self) -> None:
+        self.codec.update({
+            "Channel-Read-Codec-Name": "PCMU", "Channel-Read-Codec-Rate": "8000",
+            "Channel-Read-Codec-Bit-Rate": "64000", "Channel-Write-Codec-Name": "PCMU",
+            "Channel-Write-Codec-Rate": "8000", "Channel-Write-Codec-Bit-Rate": "64000"})
+
+    def fire_codec_pair(self) -> None:
+        """The two CODEC events of media negotiation, with FreeSWITCH's odd extra headers."""
+        self.fire("CODEC", {"channel-read-codec-name": "PCMU", "channel-read-codec-rate": "8000",
+                            "channel-read-codec-bit-rate": "64000"})
+        self.setvars(sipvars.read_codec())
+        self.fire("CODEC", {"Channel-Write-codec-bit-rate": "64000"})
+        self.setvars(sipvars.write_codec())
+
+    # -- answer / progress ----------------------------------------------------------------
+    @property
+    def is_answered(self) -> bool:
+        return self.answered_at is not None
+
+    def mark_answered(self) -> None:
+        """CHANNEL_ANSWER then CHANNEL_CALLSTATE ACTIVE (idempotent)."""
+        if self.answered_at is not None or self.cause:
+            return
+        self.answered_at = time.time()
+        self.answer_state = "answered"
+        self.caller["Caller-Channel-Answered-Time"] = str(int(self.answered_at * 1_000_000))
+        if self.direction == "inbound" and self.dialog is not None:
+            self.setvars(sipvars.inbound_answer(self.dialog))
+        else:
+            self.setvars(sipvars.rtp_started())
+        self.fire("CHANNEL_ANSWER")
+        if self.direction == "inbound":
+            self.set_callstate("ACTIVE", endpoint_disposition="ANSWER")
+        else:
+            self.setvar("endpoint_disposition", "ANSWER")
+            self.set_callstate("ACTIVE")
+        if not self.answered.done():
+            self.answered.set_result(None)
+        self._signal_peer(lambda peer: peer.node.engine.far_answered(self))
+
+    def _signal_peer(self, action) -> None:
+        """Tell the SIP peer (the calling leg) after a network delay."""
+        peer = self.peer
+        if self.direction == "inbound" and peer is not None:
+            from .config import sample
+
+            asyncio.get_running_loop().call_later(
+                sample(self.node.config.invite_delay), lambda: action(peer))
+
+    def mark_progress(self, media: bool) -> None:
+        """CHANNEL_PROGRESS (ringing) or CHANNEL_PROGRESS_MEDIA (early media)."""
+        now = time.time()
+        if media:
+            if self.progress_media_at is not None or self.answered_at is not None:
+                return
+            self.progress_media_at = now
+            self.answer_state = "early"
+            self.caller["Caller-Channel-Progress-Media-Time"] = str(int(now * 1_000_000))
+            self.fire("CHANNEL_PROGRESS_MEDIA")
+            self.set_callstate("EARLY")
+            self._signal_peer(lambda peer: peer.node.engine.far_progress(self, True))
+        else:
+            if self.progress_at is not None or self.answered_at is not None:
+                return
+            self.progress_at = now
+            self.caller["Caller-Channel-Progress-Time"] = str(int(now * 1_000_000))
+            self.fire("CHANNEL_PROGRESS")
+            self._signal_peer(lambda peer: peer.node.engine.far_progress(self, False))
+
+    # -- applications --------------------------------------------------------------------
+    def enqueue(self, msg: Message) -> None:
+        self.inbox.append(msg)
+        self.wake.set()
+
+    async def sendmsg(self, headers: dict[str, str], body: str, command: str) -> str | None:
+        """Handle an ESL ``sendmsg``; returns an ``-ERR`` text or None for ``+OK``."""
+        from .apps import APPS
+
+        kind = headers.get("call-command", "execute")
+        if kind == "hangup":
+            cause = headers.get("hangup-cause", "NORMAL_CLEARING")
+            self.hangup(cause)
+            self._private_command(command, headers)
+            return None
+        if kind == "execute":
+            app = headers.get("execute-app-name", "")
+            arg = headers.get("execute-app-arg", "")
+            if body and headers.get("content-type", "text/plain") == "text/plain" and not arg:
+                arg = body
+            if app not in APPS:
+                return f"-ERR invalid application {app}" if app else "-ERR no application"
+            if self.cause:
+                return None
+            loops = int(headers.get("loops", "1") or 1)
+            msg = Message(app, arg, headers.get("event-uuid"), command, loops)
+            self.enqueue(msg)
+            if headers.get("event-lock", "").lower() in ("true", "1", "yes"):
+                try:
+                    await asyncio.shield(msg.done)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    pass
+            return None
+        if kind in ("unicast", "nomedia", "xferext"):
+            return None
+        return f"-ERR invalid command {kind}"
+
+    def _private_command(self, command: str | None, headers: dict[str, str] | None = None,
+                         event_uuid: str | None = None) -> None:
+        if not command:
+            return
+        extra = {"Command": command}
+        if headers:
+            extra.update({k: v for k, v in headers.items() if k != "content-length"})
+        if event_uuid:
+            extra["Event-UUID"] = event_uuid
+        self.fire("PRIVATE_COMMAND", extra)
+
+    async def execute(self, app: str, arg: str = "", app_uuid: str | None = None,
+                      command: str | None = None) -> str:
+        """Run dialplan application ``app`` (CHANNEL_EXECUTE ... EXECUTE_COMPLETE)."""
+        from .apps import APPS
+
+        app_uuid = app_uuid or str(uuidlib.uuid4())
+        info = {"Application": app}
+        if arg:
+            info["Application-Data"] = arg
+        info["Application-UUID"] = app_uuid
+        self.setvar("current_application", app)
+        if arg:
+            self.setvar("current_application_data", arg)
+        self.current_app = app
+        self.fire("CHANNEL_EXECUTE", info)
+        response = "_none_"
+        func = APPS.get(app)
+        try:
+            if func is None:
+                response = "-ERR invalid application"
+            else:
+                result = await func(self, arg)
+                response = result if isinstance(result, str) else "_none_"
+        except Hangup:
+            response = getattr(self, "_response_on_hangup", "_none_")
+        except Exception:
+            log.exception("channel %s: application %s(%s) failed", self.uuid, app, arg)
+            response = "-ERR application failed"
+        self.current_app = None
+        self.last_app = app
+        done = dict(info)
+        done["Application-Response"] = response
+        done.pop("Application-UUID")
+        done["Application-UUID"] = app_uuid
+        self.fire("CHANNEL_EXECUTE_COMPLETE", done)
+        if command:
+            self._private_command(command, event_uuid=app_uuid if app_uuid else None)
+        return response
+
+    async def run_inbox(self) -> None:
+        """Run queued messages until the inbox is empty (or the channel hangs up)."""
+        while self.inbox and not self.cause:
+            msg = self.inbox.popleft()
+            try:
+                result = "_none_"
+                for _ in range(max(1, msg.loops)):
+                    result = await self.execute(msg.app, msg.arg, msg.app_uuid, msg.command)
+                    if self.cause:
+                        break
+                if not msg.done.done():
+                    msg.done.set_result(result)
+            finally:
+                if not msg.done.done():
+                    msg.done.set_result("_none_")
+
+    async def wait(self, seconds: float | None = None, *, inbox: bool = False) -> bool:
+        """Sleep until ``seconds`` pass (None: forever), a hangup, or a break.
+
+        With ``inbox`` queued messages run meanwhile (parked channels do that). Returns
+        False if interrupted by a break/transfer; raises :class:`Hangup` on hangup.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = None if seconds is None else loop.time() + seconds
+        while True:
+            if self.cause:
+                raise Hangup()
+            if self.break_requested or self.transfer_to is not None:
+                self.break_requested = False
+                return False
+            if inbox and self.inbox:
+                await self.run_inbox()
+                continue
+            timeout = None if deadline is None else deadline - loop.time()
+            if timeout is not None and timeout <= 0:
+                return True
+            self.wake.clear()
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout)
+            except asyncio.TimeoutError:
+                return True
+
+    def request_break(self) -> None:
+        self.break_requested = True
+        self.wake.set()
+
+    # -- hangup ---------------------------------------------------------------------------
+    def hangup(self, cause: str = "NORMAL_CLEARING", *, from_peer: bool = False) -> bool:
+        """Start hanging up with ``cause`` (CHANNEL_HANGUP now, the rest in the task)."""
+        if self.cause is not None:
+            return False
+        self.cause = cause
+        self.hangup_at = time.time()
+        self.state_number = 10
+        self.answer_state = "hangup"
+        if from_peer and self.direction == "inbound" and self.dialog is not None:
+            sip = 200 if self.is_answered else 487
+            self.setvars(sipvars.inbound_bye(self.dialog, q850(cause), cause, sip))
+        self.fire("CHANNEL_HANGUP")
+        self.wake.set()
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self.teardown())
+        return True
+
+    async def teardown(self) -> None:
+        """CS_HANGUP, CALLSTATE HANGUP, CS_REPORTING, HANGUP_COMPLETE, DESTROY, CS_DESTROY."""
+        from .quality import hangup_media
+
+        cause = self.cause or "NORMAL_CLEARING"
+        self.set_state("CS_HANGUP", 10)
+        end = self.hangup_at or time.time()
+        self.caller["Caller-Channel-Hangup-Time"] = str(int(end * 1_000_000))
+        self.setvars(_hangup_vars(self, cause, end))
+        self.set_callstate("HANGUP")
+        if self.dialog is not None:
+            if self.direction == "outbound":
+                disposition = "send_bye" if self.is_answered else (
+                    "send_cancel" if self.peer is not None else "send_refuse")
+            else:
+                disposition = "recv_bye" if self.getvar("sip_term_status") else (
+                    "send_bye" if self.is_answered else "send_refuse")
+            self.setvar("sip_hangup_disposition", disposition)
+        self.setvars(hangup_media(self))
+        self.set_state("CS_REPORTING", 11)
+        self.fire("CHANNEL_HANGUP_COMPLETE")
+        if not self.reported.done():
+            self.reported.set_result(cause)
+        await asyncio.sleep(0)  # let waiters (originate's result) speak before DESTROY
+        self.state_number = 12
+        self.fire("CHANNEL_DESTROY")
+        self.set_state("CS_DESTROY", 12)
+        self.node.channels.pop(self.uuid, None)
+        for listener in list(self.watchers):
+            listener.session_ended(self)
+        if not self.destroyed.done():
+            self.destroyed.set_result(None)
+        for msg in self.inbox:
+            if not msg.done.done():
+                msg.done.set_result("_none_")
+        self.inbox.clear()
+        self._tell_peers(cause)
+
+    def _tell_peers(self, cause: str) -> None:
+        peer, self.peer = self.peer, None
+        if peer is not None and peer.cause is None:
+            if peer.peer is self:
+                peer.peer = None
+            if self.direction == "outbound" and not self.is_answered:
+                far = "ORIGINATOR_CANCEL"  # a CANCEL
+            else:
+                far = cause
+            peer.hangup(far, from_peer=True)
+        bridged, self.bridged = self.bridged, None
+        if bridged is not None and bridged.bridged is self:
+            bridged.bridged = None
+            bridged.unbridged(self)
+
+    def unbridged(self, other: Channel) -> None:
+        """The bridged partner left: wake the bridge application."""
+        self.wake.set()
+
+    # -- watchers (myevents / outbound sockets) ---------------------------------------------
+    def watch(self, listener: Listener) -> None:
+        self.watchers.add(listener)
+
+    def listener_gone(self, listener: Listener) -> None:
+        self.watchers.discard(listener)
+        sock = getattr(self, "socket_listener", None)
+        if sock is listener:
+            self.socket_listener = None
+            if not self.resume_after_socket and self.cause is None:
+                self.hangup("NORMAL_CLEARING")
+            else:
+                self.wake.set()
+
+    # -- outbound socket's channel data ------------------------------------------------------
+    def channel_data_event(self) -> SimEvent:
+        """The CHANNEL_DATA event sent as the ``connect`` reply (Channel-* profile prefix)."""
+        core = self.core()
+        profile = {("Channel-" + k[len("Caller-"):]): v for k, v in self.caller.items()}
+        blocks = [profile, core, self.codec, self.caller, self.other, self.vars]
+        head = {"Event-Name": "CHANNEL_DATA"}
+        from .events import SimEvent as _S
+        return _S("CHANNEL_DATA", [head, self.node._base, *blocks])
+
+    def __repr__(self) -> str:
+        return f"<Channel {self.uuid} {self.direction} {self.state} {self.callstate}>"
+
+
+def _hangup_vars(ch: Channel, cause: str, end: float) -> list[tuple[str, str]]:
+    """hangup_cause ... flow_billusec, as set when the call state becomes HANGUP."""
+    def stamp(t: float) -> str:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+    def us(t: float | None) -> int:
+        return int(t * 1_000_000) if t else 0
+
+    start = ch.created
+    out: list[tuple[str, str]] = [
+        ("hangup_cause", cause), ("hangup_cause_q850", str(q850(cause))),
+        ("digits_dialed", "none"), ("start_stamp", stamp(start)),
+        ("profile_start_stamp", stamp(start)),
+    ]
+    if ch.answered_at:
+        out.append(("answer_stamp", stamp(ch.answered_at)))
+    if ch.progress_at:
+        out.append(("progress_stamp", stamp(ch.progress_at)))
+    if ch.progress_media_at:
+        out.append(("progress_media_stamp", stamp(ch.progress_media_at)))
+    out.append(("end_stamp", stamp(end)))
+    for name, t in (("start", start), ("profile_start", start), ("answer", ch.answered_at),
+                    ("bridge", ch.bridged_at), ("last_hold", None), ("hold_accum", None),
+                    ("resurrect", None), ("progress", ch.progress_at),
+                    ("progress_media", ch.progress_media_at), ("end", end)):
+        if name == "hold_accum":
+            out += [("hold_accum_seconds", "0"), ("hold_accum_usec", "0"),
+                    ("hold_accum_ms", "0")]
+            continue
+        out += [(f"{name}_epoch", str(int(t) if t else 0)), (f"{name}_uepoch", str(us(t)))]
+    out.append(("last_app", ch.last_app or "none"))
+    cid_name = ch.caller.get("Caller-Caller-ID-Name") or ch.cid_number
+    cid_num = ch.caller.get("Caller-Caller-ID-Number") or ch.cid_number
+    out.append(("caller_id", f'"{cid_name}" <{cid_num}>'))
+    total = end - start
+    bill = end - ch.answered_at if ch.answered_at else 0.0
+    progress = (ch.progress_at - start) if ch.progress_at else 0.0
+    answer = (ch.answered_at - start) if ch.answered_at else 0.0
+    wait = answer
+    pmedia = (ch.progress_media_at - start) if ch.progress_media_at else 0.0
+    for unit, scale, fmt in (("sec", 1, int), ("msec", 1000, int), ("usec", 1_000_000, int)):
+        d = "duration" if unit == "sec" else ("mduration" if unit == "msec" else "uduration")
+        out += [(d, str(fmt(total * scale))), (f"bill{unit}", str(fmt(bill * scale))),
+                (f"progress{unit}", str(fmt(progress * scale))),
+                (f"answer{unit}", str(fmt(answer * scale))),
+                (f"wait{unit}", str(fmt(wait * scale))),
+                (f"progress_media{unit}", str(fmt(pmedia * scale))),
+                (f"flow_bill{unit}", str(fmt(total * scale)))]
+    return out
+
+
+__all__ = ["CAUSE_TO_SIP", "Channel", "Hangup", "Message"]

@@ -1,0 +1,88 @@
+"""Configuration of one embedded node (what one FreeSWITCH host is)."""
+
+from __future__ import annotations
+
+import random
+import re
+import uuid as uuidlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+Delay = float | tuple[float, float] | Callable[[], float]
+
+VERSION = "1.11.3-dev"
+VERSION_FULL = "1.11.3-dev+git~20260821T141014Z~cc93a683ca~64bit"
+VERSION_SHORT = "1.11.3-dev git cc93a68 2026-08-21 14:10:14Z 64bit"
+
+
+def sample(delay: Delay) -> float:
+    """A delay in seconds: a number, a (low, high) uniform range, or a callable."""
+    if callable(delay):
+        return max(0.0, float(delay()))
+    if isinstance(delay, tuple):
+        return random.uniform(*delay)
+    return float(delay)
+
+
+@dataclass
+class Rule:
+    """A dialplan extension: destinations matching ``pattern`` run ``actions`` in order.
+
+    ``actions`` are ``(application, argument)`` pairs, e.g.
+    ``Rule(r"^echo$", [("answer", ""), ("echo", "")])``.
+    """
+
+    pattern: str
+    actions: list[tuple[str, str]]
+    context: str | None = None  # None: any context
+
+    def __post_init__(self) -> None:
+        self._re = re.compile(self.pattern)
+
+    def match(self, destination: str, context: str) -> re.Match[str] | None:
+        if self.context is not None and self.context != context:
+            return None
+        return self._re.search(destination)
+
+
+#: The fixtures' dialplan: every inbound call is parked in context ``switchio``.
+PARK_ALL = [Rule(r"^(.*)$", [("park", "")])]
+
+
+@dataclass
+class NodeConfig:
+    """One node: its addresses, identity, limits and dialplan.
+
+    ``sip`` maps profile names to ports on ``host``; calls to ``<user>@host:port`` of
+    any node in the same :class:`~switchio_lab.sim.Cluster` arrive on that node.
+    """
+
+    host: str = "127.0.0.1"
+    esl_port: int = 8021
+    password: str = "ClueCon"
+    sip: dict[str, int] = field(default_factory=lambda: {"internal": 5060, "external": 5080})
+    hostname: str = "switchio-lab"
+    ipv4: str | None = None
+    ipv6: str = "::1"
+    core_uuid: str = field(default_factory=lambda: str(uuidlib.uuid4()))
+    max_sessions: int = 10000
+    sps: int = 10000
+    context: str = "switchio"
+    dialplan: list[Rule] = field(default_factory=lambda: list(PARK_ALL))
+    #: time from the INVITE to the far leg existing (network + SIP processing)
+    invite_delay: Delay = 0.002
+    #: heartbeat period (FreeSWITCH: 20 s)
+    heartbeat: float = 20.0
+    #: where recordings with relative paths go, and where sound files are looked up
+    sound_dir: str | None = None
+    record_dir: str | None = None
+    #: per-direction RTP impairments for quality numbers: packet loss fraction, jitter ms
+    loss: float = 0.0
+    jitter_ms: float = 0.0
+    #: the switch's event queue per listener, and lost events before it is dropped
+    listener_queue: int = 100_000
+    listener_max_lost: int = 500
+
+    @property
+    def address(self) -> str:
+        return self.ipv4 or self.host

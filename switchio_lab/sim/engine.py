@@ -1,0 +1,401 @@
+"""The call engine of one node: originate, inbound calls, dialplan, transfers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+from . import sipvars
+from .causes import is_cause
+from .channel import Channel, Hangup, Message
+
+if TYPE_CHECKING:
+    from .node import Node
+
+log = logging.getLogger("switchio_lab.sim")
+
+_VARS = re.compile(r"^\{([^}]*)\}")
+
+
+class OriginateError(Exception):
+    """An originate that fails before any channel exists (``-ERR <CAUSE>``)."""
+
+    def __init__(self, cause: str) -> None:
+        self.cause = cause
+        super().__init__(cause)
+
+
+def parse_vars(text: str) -> dict[str, str]:
+    """``a=1,b='x,y',c=^^:p:q`` -> dict (FreeSWITCH's ``{}`` variable syntax)."""
+    out: dict[str, str] = {}
+    if not text:
+        return out
+    parts, buf, quote = [], [], None
+    for ch in text:
+        if quote:
+            if ch == quote:
+                quote = None
+            else:
+                buf.append(ch)
+        elif ch in "'\"":
+            quote = ch
+        elif ch == ",":
+            parts.append("".join(buf))
+            buf = []
+        else:
+            buf.append(ch)
+    parts.append("".join(buf))
+    for part in parts:
+        if "=" in part:
+            k, v = part.split("=", 1)
+            out[k.strip()] = v
+    return out
+
+
+class Engine:
+    """Creates channels and runs their lives for one :class:`~switchio_lab.sim.Node`."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self._recent: deque[float] = deque()  # session starts in the last second (sps)
+
+    # -- capacity ------------------------------------------------------------------------
+    def admit(self) -> str | None:
+        """None if a new session may start, else the cause FreeSWITCH gives."""
+        cfg = self.node.config
+        if len(self.node.channels) >= cfg.max_sessions:
+            return "SWITCH_CONGESTION"
+        now = time.monotonic()
+        recent = self._recent
+        while recent and now - recent[0] > 1.0:
+            recent.popleft()
+        if len(recent) >= cfg.sps:
+            return "SWITCH_CONGESTION"
+        recent.append(now)
+        return None
+
+    # -- originate -----------------------------------------------------------------------
+    async def originate(self, args: str) -> str:
+        """``originate <url> <&app(arg)|exten> [dialplan] [context] [cid_name] [cid_num]
+        [timeout]`` -> ``+OK <uuid>`` or ``-ERR <CAUSE>`` (api text without newline)."""
+        url, _, rest = args.strip().partition(" ")
+        target = rest.strip()
+        if not url or not target:
+            raise ValueError("usage")
+        variables: dict[str, str] = {}
+        m = _VARS.match(url)
+        if m:
+            variables = parse_vars(m.group(1))
+            url = url[m.end():]
+        # one endpoint (failover '|' and parallel ',' lists use their first element)
+        url = re.split(r"[|,]", url, maxsplit=1)[0]
+        words = target.split()
+        if target.startswith("&"):
+            am = re.match(r"^&([\w-]+)(?:\((.*)\))?(.*)$", target)
+            if not am:
+                raise ValueError("usage")
+            apps = [(am.group(1), am.group(2) or "")]
+            words = am.group(3).split()
+            extension = None
+        else:
+            apps = []
+            extension = words[0]
+            words = words[1:]
+        dialplan = words[0] if len(words) > 0 else "XML"
+        context = words[1] if len(words) > 1 else "default"
+        if len(words) > 2:
+            variables.setdefault("origination_caller_id_name", words[2])
+        if len(words) > 3:
+            variables.setdefault("origination_caller_id_number", words[3])
+        if len(words) > 4:
+            variables.setdefault("originate_timeout", words[4])
+        del dialplan
+        try:
+            a = await self.call(url, variables)
+        except OriginateError as exc:
+            return f"-ERR {exc.cause}"
+        cause = await self.wait_answer(a, variables)
+        if cause is not None:
+            return f"-ERR {cause}"
+        a.after_answer = (apps, extension, context)  # type: ignore[attr-defined]
+        asyncio.get_running_loop().call_soon(a.wake.set)
+        return f"+OK {a.uuid}"
+
+    async def call(self, url: str, variables: dict[str, str], *, caller: Channel | None = None
+                   ) -> Channel:
+        """Create the calling leg for endpoint ``url`` and send the call on its way."""
+        endpoint, _, rest = url.partition("/")
+        if endpoint == "error":
+            raise OriginateError(rest if is_cause(rest) else "NORMAL_CLEARING")
+        if endpoint == "user":
+            raise OriginateError("USER_NOT_REGISTERED")
+        if endpoint not in ("sofia", "loopback"):
+            raise OriginateError("CHAN_NOT_IMPLEMENTED")
+        refused = self.admit()
+        if refused:
+            raise OriginateError(refused)
+        if endpoint == "sofia":
+            profile, _, dest = rest.partition("/")
+            if profile not in self.node.config.sip or not dest:
+                raise OriginateError("INVALID_PROFILE" if dest else "INVALID_URL")
+            user, _, hostport = dest.partition("@")
+            host, _, port_text = hostport.partition(":")
+            port = int(port_text) if port_text.isdigit() else 5060
+            return await self._sofia(profile, user, host, port, variables, caller)
+        ext, _, ctx = rest.partition("/")
+        return await self._loopback(ext, ctx or "default", variables, caller)
+
+    def _outgoing(self, name: str, user: str, variables: dict[str, str], endpoint: str,
+                  dialog: sipvars.Dialog | None, caller: Channel | None) -> Channel:
+        node = self.node
+        cid_number = variables.get("origination_caller_id_number") or (
+            caller.cid_number if caller else "0000000000")
+        cid_name = variables.get("origination_caller_id_name") or (
+            caller.cid_name if caller else "")
+        a = Channel(node, direction="outbound", name=name, uuid=variables.get("origination_uuid"),
+                    dialog=dialog, context="default", destination=user, cid_name=cid_name,
+                    cid_number=cid_number, source="src/switch_ivr_originate.c",
+                    endpoint=endpoint)
+        a.state, a.state_number = "CS_NONE", 1
+        a.caller.update(a.caller_profile(username=False))
+        a.setvars([("direction", "outbound"), ("is_outbound", "true"), ("uuid", a.uuid),
+                   ("call_uuid", a.uuid), ("session_id", str(a.session_id))])
+        if dialog is not None:
+            a.setvars([("sip_local_network_addr", dialog.caller_host),
+                       ("sip_profile_name", dialog.profile)])
+        a.setvars([("video_media_flow", "disabled"), ("audio_media_flow", "disabled"),
+                   ("text_media_flow", "disabled"), ("channel_name", name)])
+        if dialog is not None:
+            a.setvar("sip_destination_url", f"sip:{dialog.req_uri}")
+        a.fire("CHANNEL_OUTGOING")
+        a.setvars(variables)
+        a.setvars([("originate_early_media", "true"), ("originate_endpoint", endpoint)])
+        a.set_state("CS_INIT", 1)
+        if dialog is not None:
+            a.setvars(sipvars.outbound_created(dialog))
+            a.setvar("audio_media_flow", "sendrecv")
+        a.state_number = 2
+        a.fire("CHANNEL_CREATE")
+        a.fire("CHANNEL_ORIGINATE")
+        a.set_state("CS_ROUTING", 2)
+        a.set_state("CS_CONSUME_MEDIA", 7)
+        a.task = asyncio.get_running_loop().create_task(self._run_outbound(a))
+        return a
+
+    async def _sofia(self, profile: str, user: str, host: str, port: int,
+                     variables: dict[str, str], caller: Channel | None) -> Channel:
+        node = self.node
+        local_port = node.config.sip[profile]
+        cid_number = variables.get("origination_caller_id_number") or (
+            caller.cid_number if caller else "0000000000")
+        dialog = sipvars.Dialog(
+            caller_user=cid_number, caller_host=node.config.address, caller_port=local_port,
+            callee_user=user, callee_host=host, callee_port=port, profile=profile,
+            caller_name=variables.get("origination_caller_id_name"),
+            headers={k[len("sip_h_"):]: v for k, v in variables.items()
+                     if k.startswith("sip_h_")})
+        name = f"sofia/{profile}/{user}@{host}:{port}"
+        a = self._outgoing(name, user, variables, "sofia", dialog, caller)
+        route = node.cluster.route(host, port)
+        if route is None:
+            a.hangup("NORMAL_TEMPORARY_FAILURE")  # nobody there: the INVITE gets an ICMP error
+            return a
+        target, target_profile = route
+        delay = _delay(node.config.invite_delay)
+        loop = asyncio.get_running_loop()
+        loop.call_later(delay, lambda: target.engine.incoming(a, dialog, target_profile)
+                        if a.cause is None else None)
+        return a
+
+    async def _loopback(self, ext: str, context: str, variables: dict[str, str],
+                        caller: Channel | None) -> Channel:
+        a = self._outgoing(f"loopback/{ext}-a", ext, variables, "loopback", None, caller)
+        b = Channel(self.node, direction="inbound", name=f"loopback/{ext}-b", context=context,
+                    destination=ext, cid_name=a.cid_name, cid_number=a.cid_number,
+                    source="mod_loopback", endpoint="loopback")
+        a.peer, b.peer = b, a
+        b.task = asyncio.get_running_loop().create_task(self._run_inbound(b, fresh=True))
+        return a
+
+    async def wait_answer(self, a: Channel, variables: dict[str, str]) -> str | None:
+        """Wait for the calling leg's answer; None if answered, else its hangup cause."""
+        try:
+            timeout = float(variables.get("originate_timeout", "60") or 60)
+        except ValueError:
+            timeout = 60.0
+        if a.cause is None:
+            done, _ = await asyncio.wait({a.answered, a.reported}, timeout=timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if not done:
+                a.hangup("NO_ANSWER")
+        if a.is_answered and a.cause is None:
+            return None
+        return await asyncio.shield(a.reported)
+
+    # -- the called leg ---------------------------------------------------------------------
+    def incoming(self, a: Channel, dialog: sipvars.Dialog, profile: str) -> None:
+        """A SIP INVITE arrives from ``a``: create the inbound leg and run its dialplan."""
+        if self.admit() is not None or not self.node.running:
+            a.hangup("NORMAL_TEMPORARY_FAILURE")
+            return
+        node = self.node
+        name = f"sofia/{profile}/{dialog.caller_user}@{dialog.caller_host}"
+        b = Channel(node, direction="inbound", name=name, dialog=dialog,
+                    context=node.config.context, destination=dialog.callee_user,
+                    cid_name=dialog.caller_name or dialog.caller_user,
+                    cid_number=dialog.caller_user)
+        a.peer, b.peer = b, a
+        b.task = asyncio.get_running_loop().create_task(self._run_inbound(b))
+
+    async def _run_inbound(self, b: Channel, fresh: bool = False) -> None:
+        try:
+            d = b.dialog
+            b.setvars([("direction", "inbound"), ("uuid", b.uuid), ("call_uuid", b.uuid),
+                       ("session_id", str(b.session_id))])
+            if d is not None:
+                b.setvars(sipvars.inbound_new(d))
+            b.setvars([("video_media_flow", "disabled"), ("audio_media_flow", "disabled"),
+                       ("text_media_flow", "disabled"), ("channel_name", b.name)])
+            if d is not None:
+                b.setvar("sip_call_id", d.call_id)
+            b.hit_dialplan = True
+            b.fire("CHANNEL_STATE")
+            b.set_codec()
+            b.caller.update(b.caller_profile(username=True))
+            if d is not None:
+                b.setvars(sipvars.inbound_invite(d, int(b.created * 1_000_000)))
+            b.fire_codec_pair()
+            b.setvar("endpoint_disposition", "RECEIVED")
+            b.set_state("CS_INIT", 1)
+            b.state_number = 2
+            b.fire("CHANNEL_CREATE")
+            b.state = "CS_ROUTING"
+            b.set_callstate("RINGING")
+            b.fire("CHANNEL_STATE")
+            await self.route(b, b.destination, b.context)
+        except Hangup:
+            pass
+        finally:
+            await self._finish(b)
+
+    async def route(self, ch: Channel, destination: str, context: str) -> None:
+        """Look up ``destination`` in the dialplan and execute what matched."""
+        actions: list[tuple[str, str]] = []
+        for rule in self.node.config.dialplan:
+            m = rule.match(destination, context)
+            if m:
+                groups = [m.group(0), *m.groups()]
+                ch.setvar("DP_MATCH", "ARRAY::" + "|:".join(g or "" for g in groups))
+                actions = [(app, _subst(arg, m)) for app, arg in rule.actions]
+                break
+        ch.set_state("CS_EXECUTE", 4)
+        if not actions:
+            ch.hangup("NO_ROUTE_DESTINATION")
+            return
+        await self.run_apps(ch, actions)
+
+    async def run_apps(self, ch: Channel, actions: list[tuple[str, str]]) -> None:
+        for app, arg in actions:
+            if ch.cause:
+                return
+            await ch.execute(app, arg)
+            await ch.run_inbox()
+            if ch.transfer_to is not None:
+                dest, ctx = ch.transfer_to
+                ch.transfer_to = None
+                ch.destination, ch.context = dest, ctx
+                ch.caller["Caller-Destination-Number"] = dest
+                ch.caller["Caller-Context"] = ctx
+                ch.set_state("CS_ROUTING", 2)
+                await self.route(ch, dest, ctx)
+                return
+        if ch.cause is None:
+            await ch.run_inbox()
+            if ch.cause is None and ch.transfer_to is None:
+                ch.hangup("NORMAL_CLEARING")  # the dialplan ran out of applications
+
+    async def _run_outbound(self, a: Channel) -> None:
+        try:
+            while a.cause is None and not hasattr(a, "after_answer"):
+                a.wake.clear()
+                await a.wake.wait()
+            if a.cause is None:
+                apps, extension, context = a.after_answer  # type: ignore[attr-defined]
+                a.set_state("CS_EXECUTE", 4)
+                if extension is not None:
+                    a.hit_dialplan = True
+                    await self.route(a, extension, context)
+                else:
+                    await self.run_apps(a, apps)
+        except Hangup:
+            pass
+        finally:
+            await self._finish(a)
+
+    async def _finish(self, ch: Channel) -> None:
+        if ch.cause is None:
+            ch.hangup("NORMAL_CLEARING")
+        await ch.teardown()
+
+    # -- answering from the far side ---------------------------------------------------------
+    def far_answered(self, b: Channel) -> None:
+        """The called leg ``b`` answered: its SIP peer (the calling leg) learns it."""
+        a = b.peer
+        if a is None or a.cause is not None or a.is_answered:
+            return
+        if a.dialog is not None:
+            a.set_codec()
+            a.caller["Caller-Network-Addr"] = a.dialog.callee_host
+            a.caller["Caller-Callee-ID-Name"] = a.destination
+            a.setvars(sipvars.outbound_answered(a.dialog))
+            a.fire_codec_pair()
+        a.mark_answered()
+        # FreeSWITCH flips the caller id of the calling leg once answered (CALL_UPDATE)
+        a.hit_dialplan = True
+        a.setvar("pre_transfer_caller_id_number", a.cid_number)
+        a.setvar("channel_cid_flipped", "yes")
+        a.caller.pop("Caller-Callee-ID-Name", None)
+        a.caller["Caller-Caller-ID-Name"] = a.destination
+        a.caller["Caller-Caller-ID-Number"] = a.destination
+        a.caller["Caller-Callee-ID-Number"] = a.cid_number
+        a.fire("CALL_UPDATE", {"Direction": "RECV"})
+
+    def far_progress(self, b: Channel, media: bool) -> None:
+        a = b.peer
+        if a is not None and a.cause is None:
+            a.mark_progress(media)
+
+    # -- bulk -------------------------------------------------------------------------------
+    async def hupall(self, cause: str = "MANAGER_REQUEST", var: str | None = None,
+                     value: str | None = None) -> int:
+        chans = [c for c in list(self.node.channels.values())
+                 if var is None or c.getvar(var) == value]
+        for ch in chans:
+            ch.hangup(cause)
+        if chans:
+            await asyncio.gather(*(asyncio.shield(c.destroyed) for c in chans),
+                                 return_exceptions=True)
+        return len(chans)
+
+
+def _delay(value) -> float:
+    from .config import sample
+
+    return sample(value)
+
+
+def _subst(arg: str, m: re.Match[str]) -> str:
+    def rep(mm: re.Match[str]) -> str:
+        i = int(mm.group(1))
+        try:
+            return m.group(i) or ""
+        except IndexError:
+            return ""
+    return re.sub(r"\$(\d)", rep, arg)
+
+
+__all__ = ["Engine", "Message", "OriginateError", "parse_vars"]

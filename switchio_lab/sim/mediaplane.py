@@ -1,0 +1,187 @@
+"""Who hears what on one node: playbacks, echo, recordings and DTMF, modelled in time.
+
+Nothing is streamed. When a channel plays something, the channel at the far end of its
+call (its bridge partner, or the other side of its SIP dialog) hears it from that
+moment: both keep the same *span* (start, end, media), the player as sent audio and the
+listener as received audio. Recordings mix the spans a channel sends and hears into a
+real WAV file (:class:`~switchio_lab.sim.media.Recorder`), and at hangup the spans
+become the RTP statistics FreeSWITCH reports (:mod:`.quality`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .channel import Channel
+    from .node import Node
+
+#: DTMF-Duration FreeSWITCH reports for RFC 2833 digits (samples at 8 kHz)
+DTMF_DURATION = 2080
+DTMF_GAP = 0.1
+
+
+@dataclass(eq=False)
+class Span:
+    """One stretch of audio: ``media`` from ``start`` until ``end`` (None: still playing)."""
+
+    start: float
+    media: Any
+    end: float | None = None
+    handles: list[tuple[Any, int, float]] = field(default_factory=list)  # (recorder, h, t0)
+
+    def stop(self, at: float) -> None:
+        if self.end is None:
+            self.end = at
+            for recorder, handle, t0 in self.handles:
+                if not recorder.closed:
+                    recorder.cut(handle, at - t0)
+
+
+@dataclass(eq=False)
+class _Recording:
+    path: Path
+    recorder: Any
+    started: float
+
+
+@dataclass(eq=False)
+class Leg:
+    """The media of one channel."""
+
+    sent: list[Span] = field(default_factory=list)
+    heard: list[Span] = field(default_factory=list)
+    playing: list[Span] = field(default_factory=list)
+    echo: bool = False
+    recordings: dict[str, _Recording] = field(default_factory=dict)
+    dtmf_in: int = 0
+    dtmf_out: int = 0
+
+
+def far_end(ch: Channel) -> Channel | None:
+    """The channel that hears what ``ch`` plays."""
+    return ch.bridged or ch.peer
+
+
+class MediaPlane:
+    """Media bookkeeping for the channels of one node."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.legs: dict[str, Leg] = {}
+
+    def leg(self, ch: Channel) -> Leg:
+        leg = self.legs.get(ch.uuid)
+        if leg is None:
+            leg = self.legs[ch.uuid] = Leg()
+        return leg
+
+    # -- playing --------------------------------------------------------------------------
+    def playing(self, ch: Channel, media: Any, start: float) -> Span:
+        """``ch`` starts playing ``media`` at ``start`` (its far end hears it)."""
+        span = Span(start, media)
+        leg = self.leg(ch)
+        leg.sent.append(span)
+        leg.playing.append(span)
+        self._record(ch, span)
+        far = far_end(ch)
+        if far is not None and far.cause is None:
+            far_leg = far.node.media.leg(far)
+            far_leg.heard.append(span)
+            far.node.media._record(far, span)
+            if far_leg.echo:  # echoed straight back to the player
+                far_leg.sent.append(span)
+                leg.heard.append(span)
+        return span
+
+    def stopped(self, ch: Channel, end: float) -> None:
+        leg = self.leg(ch)
+        for span in leg.playing:
+            span.stop(end)
+        leg.playing.clear()
+
+    def echo(self, ch: Channel, on: bool) -> None:
+        self.leg(ch).echo = on
+
+    def _record(self, ch: Channel, span: Span) -> None:
+        leg = self.legs.get(ch.uuid)
+        if leg is None:
+            return
+        for rec in leg.recordings.values():
+            at = span.start - rec.started
+            length = None if span.end is None else span.end - span.start
+            handle = rec.recorder.add(span.media, at, length)
+            span.handles.append((rec.recorder, handle, rec.started))
+
+    # -- recording ------------------------------------------------------------------------
+    def start_record(self, ch: Channel, path: str, now: float | None = None) -> Path:
+        """Record what ``ch`` sends and hears into a WAV file (RECORD_START)."""
+        import time
+
+        from .media import Recorder
+
+        p = Path(path)
+        if not p.is_absolute() and self.node.config.record_dir:
+            p = Path(self.node.config.record_dir) / p
+        p.parent.mkdir(parents=True, exist_ok=True)
+        now = time.time() if now is None else now
+        leg = self.leg(ch)
+        rec = leg.recordings[str(path)] = _Recording(p, Recorder(p, 8000, now), now)
+        ch.fire("RECORD_START", {"Record-File-Path": str(path)})
+        ch.fire("MEDIA_BUG_START", {"Media-Bug-Function": "session_record",
+                                    "Media-Bug-Target": str(path)})
+        for span in [*leg.playing, *[s for s in leg.heard if s.end is None]]:
+            handle = rec.recorder.add(span.media, span.start - now, None)
+            span.handles.append((rec.recorder, handle, now))
+        return p
+
+    def stop_record(self, ch: Channel, which: str = "all", cause: str = "success-maxtime",
+                    now: float | None = None) -> list[Path]:
+        """Stop recordings of ``ch`` (``all`` or one path); returns the files written."""
+        import time
+
+        leg = self.legs.get(ch.uuid)
+        if leg is None:
+            return []
+        now = time.time() if now is None else now
+        names = list(leg.recordings) if which == "all" else [which]
+        done = []
+        for name in names:
+            rec = leg.recordings.pop(name, None)
+            if rec is None:
+                continue
+            rec.recorder.close(now)
+            done.append(rec.path)
+            ch.fire("RECORD_STOP", {"Record-File-Path": name, "Record-Completion-Cause": cause})
+            ch.fire("MEDIA_BUG_STOP", {"Media-Bug-Function": "session_record",
+                                       "Media-Bug-Target": name})
+        return done
+
+    # -- DTMF ---------------------------------------------------------------------------------
+    def dtmf(self, ch: Channel, digits: str, sender: Channel | None = None) -> None:
+        """Deliver ``digits`` to ``ch`` as DTMF events (RFC 2833), one every 100 ms."""
+        async def deliver() -> None:
+            for digit in digits:
+                if ch.cause:
+                    return
+                if digit in "wW":
+                    await asyncio.sleep(0.5 if digit == "w" else 1.0)
+                    continue
+                ch.dtmf_received.append(digit)
+                self.leg(ch).dtmf_in += 1
+                if sender is not None:
+                    sender.node.media.leg(sender).dtmf_out += 1
+                ch.fire("DTMF", {"DTMF-Digit": digit, "DTMF-Duration": str(DTMF_DURATION),
+                                 "DTMF-Source": "RTP"})
+                await asyncio.sleep(DTMF_GAP)
+
+        asyncio.get_running_loop().create_task(deliver())
+
+    def hangup(self, ch: Channel, at: float) -> Leg | None:
+        """Close what is left of ``ch``'s media; returns its bookkeeping."""
+        self.stopped(ch, at)
+        self.stop_record(ch, "all", "success-maxtime", at)
+        return self.legs.pop(ch.uuid, None)

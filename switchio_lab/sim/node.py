@@ -1,0 +1,285 @@
+"""Nodes and clusters of the embedded switch.
+
+A :class:`Node` is one FreeSWITCH host: an Event Socket server, SIP profiles addressed
+as ``host:port`` (virtual: calls between nodes never touch a real SIP stack), a channel
+engine and an event bus. A :class:`Cluster` is a set of nodes that can call each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+import uuid as uuidlib
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from .config import NodeConfig
+from .events import Block, SimEvent, date_headers
+
+if TYPE_CHECKING:
+    from .channel import Channel
+    from .listener import Listener
+
+log = logging.getLogger("switchio_lab.sim")
+
+_CALLING = {  # event name -> (Event-Calling-File, -Function, -Line-Number), as FreeSWITCH
+    "CHANNEL_OUTGOING": ("switch_core_session.c", "switch_core_session_outgoing_channel", "768"),
+    "CHANNEL_STATE": ("switch_channel.c", "switch_channel_perform_set_running_state", "2409"),
+    "CHANNEL_CREATE": ("switch_core_state_machine.c", "switch_core_session_run", "621"),
+    "CHANNEL_ORIGINATE": ("switch_core_state_machine.c", "switch_core_session_run", "627"),
+    "CHANNEL_CALLSTATE": ("switch_channel.c", "switch_channel_perform_set_callstate", "350"),
+    "CODEC": ("switch_core_codec.c", "switch_core_session_set_real_read_codec", "271"),
+    "CHANNEL_EXECUTE": ("switch_core_session.c", "switch_core_session_exec", "2990"),
+    "CHANNEL_EXECUTE_COMPLETE": ("switch_core_session.c", "switch_core_session_exec", "3066"),
+    "CHANNEL_PARK": ("switch_ivr.c", "switch_ivr_park", "1010"),
+    "CHANNEL_UNPARK": ("switch_ivr.c", "switch_ivr_park", "1275"),
+    "CHANNEL_ANSWER": ("switch_channel.c", "switch_channel_perform_mark_answered", "3977"),
+    "CHANNEL_PROGRESS": ("switch_channel.c", "switch_channel_perform_mark_ring_ready_value",
+                         "3595"),
+    "CHANNEL_PROGRESS_MEDIA": ("switch_channel.c",
+                               "switch_channel_perform_mark_pre_answered", "3713"),
+    "CALL_UPDATE": ("switch_channel.c", "switch_channel_flip_cid", "3501"),
+    "CHANNEL_HANGUP": ("switch_channel.c", "switch_channel_perform_hangup", "3499"),
+    "CHANNEL_HANGUP_COMPLETE": ("switch_core_state_machine.c",
+                                "switch_core_session_reporting_state", "946"),
+    "CHANNEL_DESTROY": ("switch_core_session.c", "switch_core_session_perform_destroy", "1708"),
+    "CHANNEL_BRIDGE": ("switch_ivr_bridge.c", "audio_bridge_on_exchange_media", "771"),
+    "CHANNEL_UNBRIDGE": ("switch_ivr_bridge.c", "audio_bridge_on_exchange_media", "897"),
+    "API": ("switch_loadable_module.c", "switch_api_execute", "3140"),
+    "BACKGROUND_JOB": ("mod_event_socket.c", "api_exec", "1580"),
+    "HEARTBEAT": ("switch_core.c", "send_heartbeat", "89"),
+    "PLAYBACK_START": ("switch_ivr_play_say.c", "switch_ivr_play_file", "1559"),
+    "PLAYBACK_STOP": ("switch_ivr_play_say.c", "switch_ivr_play_file", "2052"),
+    "RECORD_START": ("switch_ivr_async.c", "record_callback", "1420"),
+    "RECORD_STOP": ("switch_ivr_async.c", "record_callback", "1574"),
+    "MEDIA_BUG_START": ("switch_core_media_bug.c", "switch_core_media_bug_add", "1025"),
+    "MEDIA_BUG_STOP": ("switch_core_media_bug.c", "switch_core_media_bug_close", "1271"),
+    "DTMF": ("switch_channel.c", "switch_channel_dequeue_dtmf", "673"),
+    "PRIVATE_COMMAND": ("mod_event_socket.c", "parse_command", "2244"),
+    "CHANNEL_DATA": ("mod_event_socket.c", "parse_command", "2029"),
+    "COMMAND": ("switch_ivr.c", "switch_ivr_broadcast", "5133"),
+    "CUSTOM": ("mod_event_socket.c", "parse_command", "2218"),
+}
+
+
+class Node:
+    """One embedded FreeSWITCH. Start it in a running loop: ``node = await Node(cfg).start()``."""
+
+    def __init__(self, config: NodeConfig | None = None, cluster: Cluster | None = None) -> None:
+        from .api import Api
+        from .engine import Engine
+        from .mediaplane import MediaPlane
+
+        self.config = config or NodeConfig()
+        self.cluster = cluster if cluster is not None else Cluster()
+        self.cluster.add(self)
+        self.channels: dict[str, Channel] = {}
+        self.listeners: set[Listener] = set()
+        self.engine = Engine(self)
+        self.api = Api(self)
+        self.media = MediaPlane(self)
+        self.started = time.time()
+        self.sessions_since_start = 0
+        self.peak_sessions = 0
+        self._sequence = itertools.count(1)
+        self._session_ids = itertools.count(1)
+        self._base = Block({
+            "Core-UUID": self.config.core_uuid,
+            "FreeSWITCH-Hostname": self.config.hostname,
+            "FreeSWITCH-Switchname": self.config.hostname,
+            "FreeSWITCH-IPv4": self.config.address,
+            "FreeSWITCH-IPv6": self.config.ipv6,
+        })
+        self._server: asyncio.base_events.Server | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
+        self.variables: dict[str, str] = {
+            "hostname": self.config.hostname,
+            "switch_serial": uuidlib.uuid4().hex[:8],
+            "local_ip_v4": self.config.address,
+            "core_uuid": self.config.core_uuid,
+        }
+        self.running = False
+
+    # -- lifecycle -------------------------------------------------------------------
+    @property
+    def esl_port(self) -> int:
+        return self.config.esl_port
+
+    @property
+    def host(self) -> str:
+        return self.config.host
+
+    def sip_address(self, profile: str = "external") -> str:
+        return f"{self.config.host}:{self.config.sip[profile]}"
+
+    async def start(self) -> Node:
+        """Open the Event Socket (``esl_port`` 0 picks a free port) and start heartbeats."""
+        from .listener import Listener
+
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: Listener(self), self.config.host, self.config.esl_port)
+        if self.config.esl_port == 0:
+            self.config.esl_port = self._server.sockets[0].getsockname()[1]
+        self.started = time.time()
+        self.running = True
+        if self.config.heartbeat > 0:
+            self._heartbeat = loop.create_task(self._beat())
+        log.info("node %s: ESL on %s:%d, SIP %s", self.config.hostname, self.config.host,
+                 self.config.esl_port, ", ".join(f"{p}={self.sip_address(p)}"
+                                                 for p in self.config.sip))
+        return self
+
+    async def stop(self, cause: str = "SYSTEM_SHUTDOWN") -> None:
+        """Hang up every call with ``cause``, drop every connection, close the socket."""
+        self.running = False
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            self._heartbeat = None
+        await self.engine.hupall(cause)
+        for listener in list(self.listeners):
+            listener.close()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def __aenter__(self) -> Node:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.heartbeat)
+            self.fire("HEARTBEAT", self.heartbeat_headers())
+
+    def heartbeat_headers(self) -> dict[str, str]:
+        from .config import VERSION_FULL
+
+        up = time.time() - self.started
+        return {
+            "Event-Info": "System Ready", "Up-Time": _uptime_words(up),
+            "FreeSWITCH-Version": VERSION_FULL, "Uptime-msec": str(int(up * 1000)),
+            "Session-Count": str(len(self.channels)),
+            "Max-Sessions": str(self.config.max_sessions),
+            "Session-Per-Sec": str(self.config.sps), "Session-Per-Sec-Last": "0",
+            "Session-Per-Sec-Max": "0", "Session-Per-Sec-FiveMin": "0",
+            "Session-Since-Startup": str(self.sessions_since_start),
+            "Session-Peak-Max": str(self.peak_sessions),
+            "Session-Peak-FiveMin": str(self.peak_sessions), "Idle-CPU": "100.000000",
+        }
+
+    # -- events ----------------------------------------------------------------------
+    def next_session_id(self) -> int:
+        return next(self._session_ids)
+
+    def fire(self, name: str, *blocks: dict[str, str], body: str = "",
+             calling: tuple[str, str, str] | None = None) -> SimEvent:
+        """Fire an event: base headers, then ``blocks`` in order; deliver to listeners."""
+        now = time.time()
+        local, gmt, stamp = date_headers(now)
+        file, func, line = calling or _CALLING.get(name, ("switch_event.c", "switch_event_fire",
+                                                           "1"))
+        head = {"Event-Name": name}
+        tail = {
+            "Event-Date-Local": local, "Event-Date-GMT": gmt, "Event-Date-Timestamp": stamp,
+            "Event-Calling-File": file, "Event-Calling-Function": func,
+            "Event-Calling-Line-Number": line, "Event-Sequence": str(next(self._sequence)),
+        }
+        event = SimEvent(name, [head, self._base, tail, *blocks], body)
+        for listener in list(self.listeners):
+            listener.deliver(event)
+        return event
+
+    def log(self, level: int, text: str, uuid: str = "") -> None:
+        """A log line to every connection that asked for logs (``log <level>``)."""
+        for listener in list(self.listeners):
+            listener.log_line(level, text, uuid)
+
+    @property
+    def sound_dir(self) -> str | None:
+        return self.config.sound_dir
+
+    # -- channels --------------------------------------------------------------------
+    def find(self, uuid: str) -> Channel | None:
+        return self.channels.get(uuid)
+
+    def __repr__(self) -> str:
+        return f"<Node {self.config.hostname} esl={self.config.host}:{self.config.esl_port}>"
+
+
+class Cluster:
+    """Nodes that can call each other by SIP address (``host:port``)."""
+
+    def __init__(self) -> None:
+        self.nodes: list[Node] = []
+
+    def add(self, node: Node) -> None:
+        if node not in self.nodes:
+            self.nodes.append(node)
+
+    def route(self, host: str, port: int) -> tuple[Node, str] | None:
+        """The running node and profile serving ``host:port``, if any."""
+        for node in self.nodes:
+            if not node.running:
+                continue
+            if host in (node.config.host, node.config.address, node.config.hostname):
+                for profile, p in node.config.sip.items():
+                    if p == port:
+                        return node, profile
+        return None
+
+    @classmethod
+    async def start(cls, n: int = 2, *, host_base: str = "127.0.0.", esl_port: int = 8021,
+                    configs: Iterable[NodeConfig] | None = None, **kwargs) -> Cluster:
+        """Start ``n`` nodes; node *i* lives on ``127.0.0.(i+1)`` with the usual ports.
+
+        Pass ``configs`` for full control, or keyword arguments shared by all nodes
+        (e.g. ``esl_port=0`` to pick free ports).
+        """
+        cluster = cls()
+        configs = list(configs) if configs is not None else [
+            NodeConfig(host=f"{host_base}{i + 1}", esl_port=esl_port,
+                       hostname=f"switchio-lab-{i + 1}", **kwargs) for i in range(n)]
+        try:
+            for cfg in configs:
+                await Node(cfg, cluster).start()
+        except BaseException:
+            await cluster.stop()
+            raise
+        return cluster
+
+    async def stop(self) -> None:
+        for node in self.nodes:
+            await node.stop()
+
+    async def __aenter__(self) -> Cluster:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def __iter__(self):
+        return iter(self.nodes)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __getitem__(self, i: int) -> Node:
+        return self.nodes[i]
+
+
+def _uptime_words(seconds: float) -> str:
+    s = int(seconds)
+    ms = int((seconds - s) * 1000)
+    us = int((seconds * 1_000_000) % 1000)
+    years, s = divmod(s, 365 * 86400)
+    days, s = divmod(s, 86400)
+    hours, s = divmod(s, 3600)
+    minutes, s = divmod(s, 60)
+    return (f"{years} years, {days} days, {hours} hours, {minutes} minutes, {s} seconds, "
+            f"{ms} milliseconds, {us} microseconds")

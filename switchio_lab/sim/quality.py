@@ -1,0 +1,44 @@
+"""RTP statistics and MOS at hangup, from the audio spans a leg sent and heard."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .channel import Channel
+    from .mediaplane import Span
+
+
+def _relative(spans: list[Span], answered: float, end: float) -> list[tuple[float, float]]:
+    out = []
+    for s in spans:
+        start = max(s.start, answered)
+        stop = min(s.end if s.end is not None else end, end)
+        if stop > start:
+            out.append((start - answered, stop - start))
+    return out
+
+
+def hangup_media(ch: Channel) -> list[tuple[str, str]]:
+    """The ``rtp_audio_*`` variables FreeSWITCH sets when a channel is reported.
+
+    Audio flows only while something plays (a parked call sends nothing, as in the
+    ``call_basic`` capture); the node's ``loss``/``jitter_ms`` impair what is received.
+    """
+    from .media import RtpStats
+
+    end = ch.hangup_at or time.time()
+    leg = ch.node.media.hangup(ch, end)
+    if ch.dialog is None:
+        return []
+    answered = ch.answered_at
+    media_seconds = (end - answered) if answered else 0.0
+    sent = _relative(leg.sent, answered, end) if leg and answered else []
+    heard = _relative(leg.heard, answered, end) if leg and answered else []
+    cfg = ch.node.config
+    stats = RtpStats(media_seconds=media_seconds, sent=sent or 0, received=heard or 0,
+                     loss=cfg.loss, jitter_ms=cfg.jitter_ms,
+                     dtmf_in=leg.dtmf_in if leg else 0, dtmf_out=leg.dtmf_out if leg else 0,
+                     seed=hash(ch.uuid) & 0xFFFF)
+    return list(stats.variables().items())

@@ -1,0 +1,246 @@
+"""The channel variables FreeSWITCH's mod_sofia sets on each leg, stage by stage.
+
+Names and the stage at which each appears follow the golden captures (``call_basic``,
+``call_xheaders``); values are generated consistently for the two legs of one SIP
+dialog (one Call-ID, tags, branch, media ports).
+"""
+
+from __future__ import annotations
+
+import random
+import string
+import uuid as uuidlib
+from dataclasses import dataclass, field
+
+from .config import VERSION_FULL
+
+USER_AGENT = f"FreeSWITCH-mod_sofia/{VERSION_FULL}"
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, MESSAGE, INFO, UPDATE, REGISTER, REFER, NOTIFY"
+CODEC_STRING = "CORE_PCM_MODULE.PCMU@8000h@20i@64000b,CORE_PCM_MODULE.PCMA@8000h@20i@64000b"
+
+
+def _tag(n: int = 13) -> str:
+    return "".join(random.choices(string.ascii_letters + string.digits, k=n))
+
+
+def _port() -> int:
+    return random.randrange(16384, 32768, 2)
+
+
+@dataclass
+class Dialog:
+    """What both legs of one SIP call share."""
+
+    caller_user: str  # From user (caller id number)
+    caller_host: str  # caller's node address
+    caller_port: int  # caller's SIP port (profile)
+    callee_user: str  # Request-URI user
+    callee_host: str
+    callee_port: int
+    profile: str = "external"
+    call_id: str = field(default_factory=lambda: str(uuidlib.uuid4()))
+    from_tag: str = field(default_factory=_tag)
+    to_tag: str = field(default_factory=_tag)
+    branch: str = field(default_factory=lambda: "z9hG4bK" + _tag(11))
+    cseq: int = field(default_factory=lambda: random.randrange(1 << 20, 1 << 27))
+    caller_media_port: int = field(default_factory=_port)
+    callee_media_port: int = field(default_factory=_port)
+    caller_name: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # sip_h_X-* travelling in the INVITE
+
+    @property
+    def req_uri(self) -> str:
+        return f"{self.callee_user}@{self.callee_host}:{self.callee_port}"
+
+    def sdp(self, ip: str, port: int, origin: int | None = None) -> str:
+        o = origin or random.randrange(1_700_000_000, 1_800_000_000)
+        return (f"v=0\r\no=FreeSWITCH {o} {o + 1} IN IP4 {ip}\r\ns=FreeSWITCH\r\n"
+                f"c=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 0 8 101 13\r\n"
+                "a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
+                "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n"
+                "a=rtpmap:13 CN/8000\r\na=ptime:20\r\na=sendrecv\r\n")
+
+
+def outbound_created(d: Dialog) -> list[tuple[str, str]]:
+    """Set when the calling leg's INVITE is built (CHANNEL_CREATE)."""
+    url = f"sip:mod_sofia@{d.caller_host}:{d.caller_port}"
+    return [
+        ("rtp_use_codec_string", "PCMU,PCMA"),
+        ("local_media_ip", d.caller_host),
+        ("local_media_port", str(d.caller_media_port)),
+        ("advertised_media_ip", d.caller_host),
+        ("rtp_local_sdp_str", d.sdp(d.caller_host, d.caller_media_port)),
+        ("sip_outgoing_contact_uri", f"<{url}>"),
+        ("sip_req_uri", d.req_uri),
+        ("sip_to_host", f"{d.callee_host}:{d.callee_port}"),
+        ("sip_from_host", d.caller_host),
+        ("sofia_profile_name", d.profile),
+        ("recovery_profile_name", d.profile),
+        ("sofia_profile_url", url),
+    ]
+
+
+def inbound_new(d: Dialog) -> list[tuple[str, str]]:
+    """Variables of the called leg when it is created (CS_NEW)."""
+    return [
+        ("sip_from_user", d.caller_user),
+        ("sip_from_uri", f"{d.caller_user}@{d.caller_host}"),
+        ("sip_from_host", d.caller_host),
+    ]
+
+
+def inbound_invite(d: Dialog, stamp: int) -> list[tuple[str, str]]:
+    """What the called leg learns from the INVITE (first CODEC event)."""
+    url = f"sip:mod_sofia@{d.callee_host}:{d.callee_port}"
+    out = [
+        ("sip_local_network_addr", d.callee_host),
+        ("sip_network_ip", d.caller_host),
+        ("sip_network_port", str(d.caller_port)),
+        ("sip_invite_stamp", str(stamp)),
+        ("sip_received_ip", d.caller_host),
+        ("sip_received_port", str(d.caller_port)),
+        ("sip_via_protocol", "udp"),
+        ("sip_from_user_stripped", d.caller_user),
+        ("sip_from_tag", d.from_tag),
+        ("sofia_profile_name", d.profile),
+        ("sofia_profile_url", url),
+        ("recovery_profile_name", d.profile),
+        ("sip_Remote-Party-ID",
+         f"<sip:{d.caller_user}@{d.caller_host}>;party=calling;screen=yes;privacy=off"),
+        ("sip_cid_type", "rpid"),
+        ("sip_full_via", f"SIP/2.0/UDP {d.caller_host}:{d.caller_port};rport={d.caller_port};"
+                         f"branch={d.branch}"),
+    ]
+    if d.caller_name:
+        out.append(("sip_from_display", d.caller_name))
+    out += [
+        ("sip_full_from", (f'"{d.caller_name}" ' if d.caller_name else "")
+         + f"<sip:{d.caller_user}@{d.caller_host}>;tag={d.from_tag}"),
+        ("sip_full_to", f"<sip:{d.req_uri}>"),
+        ("sip_allow", ALLOW),
+        ("sip_req_user", d.callee_user),
+        ("sip_req_port", str(d.callee_port)),
+        ("sip_req_uri", d.req_uri),
+        ("sip_req_host", d.callee_host),
+        ("sip_to_user", d.callee_user),
+        ("sip_to_port", str(d.callee_port)),
+        ("sip_to_uri", d.req_uri),
+        ("sip_to_host", d.callee_host),
+        ("sip_contact_user", "mod_sofia"),
+        ("sip_contact_port", str(d.caller_port)),
+        ("sip_contact_uri", f"mod_sofia@{d.caller_host}:{d.caller_port}"),
+        ("sip_contact_host", d.caller_host),
+        ("endpoint_disposition", "INBOUND CALL"),
+        ("sip_user_agent", USER_AGENT),
+        ("sip_via_host", d.caller_host),
+        ("sip_via_port", str(d.caller_port)),
+        ("sip_via_rport", str(d.caller_port)),
+        ("max_forwards", "70"),
+    ]
+    out += [(f"sip_h_{k}", v) for k, v in d.headers.items()]
+    out += [
+        ("switch_r_sdp", d.sdp(d.caller_host, d.caller_media_port)),
+        ("ep_codec_string", CODEC_STRING),
+        ("rtp_use_codec_string", "PCMU,PCMA"),
+        ("remote_video_media_flow", "inactive"),
+        ("remote_text_media_flow", "inactive"),
+        ("remote_audio_media_flow", "sendrecv"),
+        ("audio_media_flow", "sendrecv"),
+        ("remote_media_ip", d.caller_host),
+        ("remote_media_port", str(d.caller_media_port)),
+        ("rtp_audio_recv_pt", "0"),
+    ] + codec_negotiated()
+    return out
+
+
+def codec_negotiated() -> list[tuple[str, str]]:
+    return [
+        ("rtp_use_codec_name", "PCMU"), ("rtp_use_codec_rate", "8000"),
+        ("rtp_use_codec_ptime", "20"), ("rtp_use_codec_channels", "1"),
+        ("rtp_last_audio_codec_string", "PCMU@8000h@20i@1c"),
+    ]
+
+
+def read_codec() -> list[tuple[str, str]]:
+    return [("read_codec", "PCMU"), ("original_read_codec", "PCMU"), ("read_rate", "8000"),
+            ("original_read_rate", "8000")]
+
+
+def write_codec() -> list[tuple[str, str]]:
+    return [("write_codec", "PCMU"), ("write_rate", "8000"), ("dtmf_type", "rfc2833")]
+
+
+def inbound_answer(d: Dialog) -> list[tuple[str, str]]:
+    """The called leg's media, set up when it answers (CHANNEL_ANSWER)."""
+    return [
+        ("rtp_local_sdp_str", d.sdp(d.callee_host, d.callee_media_port)),
+        ("local_media_ip", d.callee_host),
+        ("local_media_port", str(d.callee_media_port)),
+        ("advertised_media_ip", d.callee_host),
+    ] + rtp_started()
+
+
+def rtp_started() -> list[tuple[str, str]]:
+    return [("rtp_use_timer_name", "soft"), ("rtp_use_pt", "0"),
+            ("rtp_use_ssrc", str(random.randrange(1 << 31, 1 << 32))),
+            ("rtp_2833_send_payload", "101"), ("rtp_2833_recv_payload", "101")]
+
+
+def outbound_answered(d: Dialog) -> list[tuple[str, str]]:
+    """What the calling leg learns from the 200 OK (its first CODEC event)."""
+    contact = f"{d.callee_user}@{d.callee_host}:{d.callee_port}"
+    return [
+        ("sip_reply_host", d.callee_host),
+        ("sip_reply_port", str(d.callee_port)),
+        ("sip_network_ip", d.callee_host),
+        ("sip_network_port", str(d.callee_port)),
+        ("sip_user_agent", USER_AGENT),
+        ("sip_allow", ALLOW),
+        ("sip_recover_contact", f"<sip:{contact};transport=udp>"),
+        ("sip_full_via", f"SIP/2.0/UDP {d.caller_host}:{d.caller_port};rport={d.caller_port};"
+                         f"branch={d.branch}"),
+        ("sip_recover_via", f"SIP/2.0/UDP {d.caller_host}:{d.caller_port};"
+                            f"rport={d.caller_port};branch={d.branch}"),
+        *([("sip_from_display", d.caller_name)] if d.caller_name else []),
+        ("sip_full_from", (f'"{d.caller_name}" ' if d.caller_name else "")
+         + f"<sip:{d.caller_user}@{d.caller_host}>;tag={d.from_tag}"),
+        ("sip_full_to", f"<sip:{d.req_uri}>;tag={d.to_tag}"),
+        ("sip_from_user", d.caller_user),
+        ("sip_from_uri", f"{d.caller_user}@{d.caller_host}"),
+        ("sip_from_host", d.caller_host),
+        ("sip_to_user", d.callee_user),
+        ("sip_to_port", str(d.callee_port)),
+        ("sip_to_uri", d.req_uri),
+        ("sip_to_host", d.callee_host),
+        ("sip_contact_params", "transport=udp"),
+        ("sip_contact_user", d.callee_user),
+        ("sip_contact_port", str(d.callee_port)),
+        ("sip_contact_uri", contact),
+        ("sip_contact_host", d.callee_host),
+        ("sip_to_tag", d.to_tag),
+        ("sip_from_tag", d.from_tag),
+        ("sip_cseq", str(d.cseq)),
+        ("sip_call_id", d.call_id),
+        ("switch_r_sdp", d.sdp(d.callee_host, d.callee_media_port)),
+        ("ep_codec_string", "CORE_PCM_MODULE.PCMU@8000h@20i@64000b"),
+        ("remote_video_media_flow", "inactive"),
+        ("remote_text_media_flow", "inactive"),
+        ("remote_audio_media_flow", "sendrecv"),
+        ("remote_media_ip", d.callee_host),
+        ("remote_media_port", str(d.callee_media_port)),
+    ] + codec_negotiated()
+
+
+def inbound_bye(d: Dialog, cause_code: int, cause: str, sip_status: int) -> list[tuple[str, str]]:
+    """What the called leg learns from the caller's BYE/CANCEL (CHANNEL_HANGUP)."""
+    return [
+        ("sip_to_tag", d.to_tag),
+        ("sip_cseq", str(d.cseq)),
+        ("sip_full_via", f"SIP/2.0/UDP {d.caller_host}:{d.caller_port};rport={d.caller_port};"
+                         f"branch=z9hG4bK{_tag(11)}"),
+        ("sip_full_to", f"<sip:{d.req_uri}>;tag={d.to_tag}"),
+        ("sip_reason", f'Q.850;cause={cause_code};text="{cause}"'),
+        ("sip_term_status", str(sip_status)),
+        ("proto_specific_hangup_cause", f"sip:{sip_status}"),
+        ("sip_term_cause", str(cause_code)),
+    ]

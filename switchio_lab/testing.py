@@ -1,0 +1,84 @@
+"""pytest fixtures for testing call flows against the embedded switch (a pytest plugin).
+
+Installed with the package (entry point ``pytest11``), so a project that depends on
+switchio-lab gets, in any ``async def`` test (pytest-asyncio):
+
+- ``sim_node``: one started :class:`~switchio_lab.sim.Node` on 127.0.0.1, free ESL port;
+- ``sim_cluster``: two nodes, on 127.0.0.1 and 127.0.0.2 (free ESL ports), that call
+  each other at ``node.sip_address("external")``;
+- ``esl_client``: an :class:`~switchio_lab.connection.InboundClient` connected to
+  ``sim_node``;
+- ``connect``: a factory, ``await connect(node, **kwargs)``, for more clients (all closed
+  at teardown).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+try:
+    import pytest_asyncio
+except ImportError:  # pragma: no cover - the plugin then offers nothing
+    pytest_asyncio = None
+
+from .connection import InboundClient
+from .sim import Cluster, Node, NodeConfig
+
+Connect = Callable[..., Awaitable[InboundClient]]
+
+if pytest_asyncio is not None:
+
+    @pytest_asyncio.fixture
+    async def sim_node() -> AsyncIterator[Node]:
+        """A running embedded node (127.0.0.1, ESL on a free port, password ClueCon)."""
+        node = await Node(NodeConfig(esl_port=0, hostname="switchio-lab-1")).start()
+        try:
+            yield node
+        finally:
+            await node.stop()
+
+    @pytest_asyncio.fixture
+    async def sim_cluster() -> AsyncIterator[Cluster]:
+        """Two running nodes on 127.0.0.1 and 127.0.0.2 that can call each other."""
+        cluster = await Cluster.start(2, esl_port=0)
+        try:
+            yield cluster
+        finally:
+            await cluster.stop()
+
+    @pytest_asyncio.fixture
+    async def connect() -> AsyncIterator[Connect]:
+        """``await connect(node_or_host, port=None, **kwargs)`` -> a connected client."""
+        clients: list[InboundClient] = []
+
+        async def make(target: Node | str, port: int | None = None, **kwargs: Any
+                       ) -> InboundClient:
+            if isinstance(target, Node):
+                host, port = target.host, target.esl_port
+                kwargs.setdefault("password", target.config.password)
+            else:
+                host = target
+            kwargs.setdefault("reconnect", False)
+            client = InboundClient(host, port or 8021, **kwargs)
+            await client.connect()
+            clients.append(client)
+            return client
+
+        try:
+            yield make
+        finally:
+            for client in clients:
+                await client.close()
+
+    @pytest_asyncio.fixture
+    async def esl_client(sim_node: Node, connect: Connect) -> InboundClient:
+        """A client connected to ``sim_node``."""
+        return await connect(sim_node)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "switchio_lab: tests that use the embedded switch fixtures")
