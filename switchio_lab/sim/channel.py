@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import uuid as uuidlib
 from collections import deque
@@ -32,6 +33,9 @@ STATE_NUMBERS = {
 }
 CALLSTATE_NUMBERS = {"DOWN": 0, "DIALING": 1, "RINGING": 2, "EARLY": 3, "ACTIVE": 4, "HELD": 5,
                      "RING_WAIT": 6, "HANGUP": 7, "UNHELD": 8}
+
+
+_VAR_REF = re.compile(r"\$\{([^}]+)\}")
 
 
 class Hangup(Exception):
@@ -123,6 +127,17 @@ class Channel:
 
     def unsetvar(self, name: str) -> None:
         self.vars.pop("variable_" + name, None)
+
+    def expand(self, text: str) -> str:
+        """``${name}`` replaced by the channel variable (or the switch's global) ``name``."""
+        if "${" not in text:
+            return text
+
+        def value(m: re.Match[str]) -> str:
+            name = m.group(1)
+            found = self.getvar(name)
+            return found if found is not None else self.node.variables.get(name, "")
+        return _VAR_REF.sub(value, text)
 
     # -- events -------------------------------------------------------------------------
     def core(self) -> dict[str, str]:
@@ -335,6 +350,7 @@ class Channel:
         from .apps import APPS
 
         app_uuid = app_uuid or str(uuidlib.uuid4())
+        arg = self.expand(arg)
         info = {"Application": app}
         if arg:
             info["Application-Data"] = arg

@@ -142,10 +142,16 @@ class Engine:
             profile, _, dest = rest.partition("/")
             if profile not in self.node.config.sip or not dest:
                 raise OriginateError("INVALID_PROFILE" if dest else "INVALID_URL")
+            dest, _, params = dest.partition(";")
             user, _, hostport = dest.partition("@")
             host, _, port_text = hostport.partition(":")
             port = int(port_text) if port_text.isdigit() else 5060
-            return await self._sofia(profile, user, host, port, variables, caller)
+            via = None  # ;fs_path=sip:proxy[:port] sends the INVITE there, Request-URI kept
+            for param in params.split(";"):
+                if param.startswith("fs_path="):
+                    phost, _, pport = param[len("fs_path="):].removeprefix("sip:").partition(":")
+                    via = (phost, int(pport) if pport.isdigit() else 5060)
+            return await self._sofia(profile, user, host, port, variables, caller, via)
         ext, _, ctx = rest.partition("/")
         return await self._loopback(ext, ctx or "default", variables, caller)
 
@@ -187,7 +193,8 @@ class Engine:
         return a
 
     async def _sofia(self, profile: str, user: str, host: str, port: int,
-                     variables: dict[str, str], caller: Channel | None) -> Channel:
+                     variables: dict[str, str], caller: Channel | None,
+                     via: tuple[str, int] | None = None) -> Channel:
         node = self.node
         local_port = node.config.sip[profile]
         cid_number = variables.get("origination_caller_id_number") or (
@@ -200,7 +207,7 @@ class Engine:
                      if k.startswith("sip_h_")})
         name = f"sofia/{profile}/{user}@{host}:{port}"
         a = self._outgoing(name, user, variables, "sofia", dialog, caller)
-        route = node.cluster.route(host, port)
+        route = node.cluster.route(*(via or (host, port)))
         if route is None:
             a.hangup("NORMAL_TEMPORARY_FAILURE")  # nobody there: the INVITE gets an ICMP error
             return a

@@ -1,0 +1,418 @@
+"""Sessions, calls and jobs: the models apps work with.
+
+A :class:`Session` is one channel (call leg) as the :class:`~switchio_lab.handlers.EventListener`
+sees it: the headers of its latest events, app state in :attr:`Session.vars`, and control
+methods. Control methods send their command at once and return an awaitable task:
+``await sess.answer()`` resumes when the session is answered, while a plain callback may
+fire ``sess.answer()`` without awaiting (errors are then logged, never lost).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from .connection import Job as _ConnectionJob
+from .esl import Event
+
+if TYPE_CHECKING:
+    from .api import Client
+    from .handlers import AppVersion
+
+log = logging.getLogger("switchio_lab")
+
+DEFAULT_WAIT = 30.0
+
+
+class SessionEnded(Exception):
+    """A session hung up while something waited for one of its events."""
+
+
+def _event_time(event: Event) -> float:
+    stamp = event.get("Event-Date-Timestamp")
+    return int(stamp) / 1e6 if stamp and stamp.isdigit() else time.time()
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        log.error("%s failed: %s", getattr(task, "label", task.get_name()), exc,
+                  exc_info=exc)
+
+
+class Session:
+    """One call leg. ``sess["Header"]`` reads its latest event that has the header."""
+
+    def __init__(self, event: Event, client: Client) -> None:
+        self.uuid: str = event.uuid or ""
+        self.client = client
+        self.events: deque[Event] = deque([event])
+        self.vars: dict[str, Any] = {}
+        self.call: Call | None = None
+        self.app: AppVersion | None = None
+        self.answered = False
+        self.hungup = False
+        self.destroyed = False
+        self.cause: str | None = None
+        self.times: dict[str, float | None] = dict.fromkeys(
+            ("create", "answer", "req_originate", "originate", "hangup", "destroy"))
+        self.times["create"] = _event_time(event)
+        self.job: Job | None = None
+        self._waiters: dict[str, list[asyncio.Future[Event]]] = {}
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    # -- headers ------------------------------------------------------------------------
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value of ``key`` in the latest event that has it."""
+        for event in reversed(self.events):
+            value = event.get(key)
+            if value is not None:
+                return value
+        return default
+
+    def __getitem__(self, key: str) -> str:
+        value = self.get(key)
+        if value is None:
+            raise KeyError(f"{key!r} not found for session {self.uuid}")
+        return value
+
+    def __contains__(self, key: str) -> bool:
+        return self.get(key) is not None
+
+    @property
+    def direction(self) -> str:
+        return self.get("Call-Direction", "")
+
+    def is_inbound(self) -> bool:
+        return self.direction == "inbound"
+
+    def is_outbound(self) -> bool:
+        return self.direction == "outbound"
+
+    @property
+    def appname(self) -> str | None:
+        """The app id this session was tagged with (see ``Client.originate``)."""
+        return self.app.app_id if self.app is not None else None
+
+    @property
+    def host(self) -> str:
+        return self.client.host
+
+    @property
+    def time(self) -> float:
+        """Time of the latest event."""
+        return _event_time(self.events[-1])
+
+    @property
+    def uptime(self) -> float:
+        """Seconds from creation to the latest event (or hangup)."""
+        return self.time - (self.times["create"] or self.time)
+
+    @property
+    def duration(self) -> float:
+        end = self.times["hangup"] or time.time()
+        return end - (self.times["create"] or end)
+
+    @property
+    def answer_time(self) -> float | None:
+        return self.times["answer"]
+
+    @property
+    def hangup_time(self) -> float | None:
+        return self.times["hangup"]
+
+    def __repr__(self) -> str:
+        state = "hungup" if self.hungup else ("answered" if self.answered else "ringing")
+        return f"<Session {self.uuid} {self.direction} {state}>"
+
+    # -- events --------------------------------------------------------------------------
+    def update(self, event: Event) -> None:
+        """Add an event (the listener calls this) and wake those waiting for it."""
+        self.events.append(event)
+        if len(self.events) > 256:
+            self.events.popleft()
+        waiters = self._waiters.pop(event.name, None)
+        if waiters:
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(event)
+
+    def _end(self) -> None:
+        """The session is gone: fail whoever still waits for one of its events."""
+        self.destroyed = True
+        waiting, self._waiters = self._waiters, {}
+        for name, futs in waiting.items():
+            for fut in futs:
+                if not fut.done():
+                    fut.set_exception(SessionEnded(
+                        f"session {self.uuid} ended ({self.cause or 'gone'}) while waiting "
+                        f"for {name}"))
+                    fut.exception()
+
+    def recv(self, name: str, timeout: float | None = DEFAULT_WAIT) -> Awaitable[Event]:
+        """Awaitable: the next ``name`` event of this session.
+
+        Raises :class:`SessionEnded` if the session ends first, and
+        :class:`asyncio.TimeoutError` after ``timeout`` seconds (None: no limit). A
+        connection not subscribed to ``name`` is subscribed first.
+        """
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Event] = loop.create_future()
+        if self.destroyed:
+            fut.set_exception(SessionEnded(f"session {self.uuid} has ended; no {name} "
+                                           "will come"))
+            return fut
+        self._waiters.setdefault(name, []).append(fut)
+        self.client.listener.require(name)
+        if timeout is None:
+            return fut
+        return asyncio.wait_for(fut, timeout)
+
+    async def poll(self, events: Iterable[str], timeout: float | None = DEFAULT_WAIT,
+                   return_when: str = asyncio.FIRST_COMPLETED
+                   ) -> tuple[list[Event], list[str]]:
+        """Wait for any (or all) of ``events``; returns (received events, names pending)."""
+        names = list(events)
+        futs = {asyncio.ensure_future(self.recv(n, None)): n for n in names}
+        done, pending = await asyncio.wait(futs, timeout=timeout, return_when=return_when)
+        for fut in pending:
+            fut.cancel()
+        if not done:
+            raise asyncio.TimeoutError(f"none of {names} came for session {self.uuid} "
+                                       f"within {timeout} s")
+        return [f.result() for f in done if not f.exception()], [futs[f] for f in pending]
+
+    # -- control -------------------------------------------------------------------------
+    def _run(self, label: str, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        task.label = f"session {self.uuid}: {label}"  # type: ignore[attr-defined]
+        task.add_done_callback(_log_failure)
+        return task
+
+    async def _api(self, command: str) -> str:
+        return await self.client.api(command, check=True)
+
+    def api(self, command: str) -> asyncio.Task[str]:
+        """Run an api command; ``{uuid}`` in it is this session's uuid."""
+        return self._run(command, self._api(command.format(uuid=self.uuid)))
+
+    def execute(self, app: str, arg: str = "", params: str = "", loops: int = 1,
+                event_lock: bool = False) -> asyncio.Task[str]:
+        """Execute dialplan application ``app`` on this session (``sendmsg``)."""
+        arg = f"{params}{arg}" if params else arg
+        return self._run(f"{app} {arg}", self.client.connection.execute(
+            app, arg, self.uuid, loops=loops if loops != 1 else None, event_lock=event_lock))
+
+    def answer(self) -> asyncio.Task[Any]:
+        """Answer; awaiting it resumes once CHANNEL_ANSWER arrives."""
+        waiter = None if self.answered else self.recv("CHANNEL_ANSWER")
+
+        async def go() -> Any:
+            await self._api(f"uuid_answer {self.uuid}")
+            return await waiter if waiter is not None else None
+        return self._run("answer", go())
+
+    def hangup(self, cause: str = "NORMAL_CLEARING") -> asyncio.Task[Any]:
+        """Hang up with ``cause``; awaiting it resumes once the session is gone."""
+        waiter = None if self.hungup else self.recv("CHANNEL_HANGUP")
+
+        async def go() -> Any:
+            await self._api(f"uuid_kill {self.uuid} {cause}")
+            if waiter is not None:
+                try:
+                    return await waiter
+                except SessionEnded:
+                    return None
+            return None
+        return self._run("hangup", go())
+
+    def sched_hangup(self, timeout: float, cause: str = "NORMAL_CLEARING") -> asyncio.TimerHandle:
+        """Hang up ``timeout`` seconds from now (cancel with the returned handle)."""
+        loop = asyncio.get_running_loop()
+        return loop.call_later(timeout, lambda: self.hungup or self.hangup(cause))
+
+    def park(self) -> asyncio.Task[Any]:
+        return self._run("park", self._api(f"uuid_park {self.uuid}"))
+
+    def playback(self, args: str | Iterable[str], start_sample: int | None = None,
+                 endless: bool = False, leg: str = "aleg", params: dict | None = None
+                 ) -> asyncio.Task[str]:
+        """Play a file or stream (several joined with ``;``) on this session."""
+        app = "endless_playback" if endless else "playback"
+        paths = [args] if isinstance(args, str) else list(args)
+        varset = "{" + ",".join(f"{k}={v}" for k, v in params.items()) + "}" if params else ""
+        arg = ";".join(paths) + (f"@@{start_sample}" if start_sample else "")
+        if varset and paths and paths[0].startswith("tone_stream://") and "loops" in params:
+            arg = f"{arg};loops={params['loops']}"
+            varset = ""
+        return self.execute(app, arg, params=varset)
+
+    def start_record(self, path: str, rx_only: bool = False, stereo: bool = False,
+                     rate: int = 16000) -> asyncio.Task[str]:
+        """``record_session`` to ``path`` (on the switch's file system)."""
+        return self.execute("record_session", path)
+
+    def stop_record(self, path: str = "all", delay: float = 0) -> asyncio.Task[Any]:
+        if delay:
+            async def later() -> Any:
+                await asyncio.sleep(delay)
+                return await self.execute("stop_record_session", path)
+            return self._run("stop_record", later())
+        return self.execute("stop_record_session", path)
+
+    def record(self, action: str, path: str, rx_only: bool = True) -> asyncio.Task[str]:
+        """``uuid_record <uuid> <action> <path>``."""
+        return self._run("record", self._api(f"uuid_record {self.uuid} {action} {path}"))
+
+    def echo(self) -> asyncio.Task[str]:
+        return self.execute("echo")
+
+    def broadcast(self, path: str, leg: str = "aleg") -> asyncio.Task[str]:
+        return self._run("broadcast", self._api(f"uuid_broadcast {self.uuid} {path} {leg}"))
+
+    def bridge(self, dest_url: str | None = None, profile: str | None = None,
+               gateway: str | None = None, proxy: str | None = None,
+               params: dict | None = None) -> asyncio.Task[str]:
+        """Bridge to ``dest_url`` (default: this call's SIP Request-URI) over ``profile``."""
+        varset = ",".join(f"{k}={v}" for k, v in (params or {}).items())
+        if gateway:
+            profile = f"gateway/{gateway}"
+        profile = profile or self.get("variable_sofia_profile_name", "external")
+        dest = dest_url or self.get("variable_sip_req_uri")
+        path = f";fs_path=sip:{proxy}" if proxy else ""
+        url = "{" + varset + "}" + f"sofia/{profile}/{dest}{path}"
+        return self.execute("bridge", url)
+
+    def breakmedia(self) -> asyncio.Task[str]:
+        """Stop what is playing (``uuid_break``)."""
+        return self._run("breakmedia", self.client.api(f"uuid_break {self.uuid}"))
+
+    def mute(self, direction: str = "write", level: int = 1) -> asyncio.Task[str]:
+        return self._run("mute", self.client.api(
+            f"uuid_audio {self.uuid} start {direction} mute {1 if level else 0}"))
+
+    def unmute(self, direction: str = "write") -> asyncio.Task[str]:
+        return self.mute(direction, level=0)
+
+    def respond(self, response: str | int) -> asyncio.Task[str]:
+        return self.execute("respond", str(response))
+
+    def deflect(self, uri: str) -> asyncio.Task[str]:
+        return self.execute("deflect", uri)
+
+    def send_dtmf(self, sequence: str, duration: str | int = "w") -> asyncio.Task[str]:
+        return self._run("send_dtmf", self.client.api(
+            f"uuid_send_dtmf {self.uuid} {sequence} @{duration}"))
+
+    def sched_dtmf(self, delay: float, sequence: str, tone_duration: int | None = None
+                   ) -> asyncio.TimerHandle:
+        loop = asyncio.get_running_loop()
+        return loop.call_later(delay, lambda: self.hungup or self.send_dtmf(
+            sequence, tone_duration if tone_duration is not None else "w"))
+
+    def setvar(self, var: str, value: Any) -> asyncio.Task[str]:
+        return self._run("setvar", self._api(f"uuid_setvar {self.uuid} {var} {value}"))
+
+    def setvars(self, params: dict[str, Any]) -> asyncio.Task[str]:
+        pairs = ";".join(f"{k}={v}" for k, v in params.items())
+        return self._run("setvars", self._api(f"uuid_setvar_multi {self.uuid} {pairs}"))
+
+    def unsetvar(self, var: str) -> asyncio.Task[str]:
+        return self._run("unsetvar", self._api(f"uuid_setvar {self.uuid} {var}"))
+
+    async def getvar(self, var: str) -> str | None:
+        value = await self.client.api(f"uuid_getvar {self.uuid} {var}")
+        return None if value in ("_undef_", "") or value.startswith("-ERR") else value
+
+
+class Call:
+    """The sessions of one call, associated by the listener's call tracking header."""
+
+    def __init__(self, uuid: str, session: Session) -> None:
+        self.uuid = uuid
+        self.sessions: list[Session] = [session]
+        self.vars: dict[str, Any] = {}
+        self.app: AppVersion | None = session.app
+
+    @property
+    def first(self) -> Session:
+        return self.sessions[0]
+
+    @property
+    def last(self) -> Session:
+        return self.sessions[-1]
+
+    def append(self, sess: Session) -> None:
+        if sess not in self.sessions:
+            self.sessions.append(sess)
+
+    def get_peer(self, sess: Session) -> Session | None:
+        """The other leg of a two-leg call (None if there is none yet)."""
+        for other in self.sessions:
+            if other is not sess:
+                return other
+        return None
+
+    def hangup(self, cause: str = "NORMAL_CLEARING") -> None:
+        for sess in self.sessions:
+            if not sess.hungup:
+                sess.hangup(cause)
+
+    @property
+    def done(self) -> bool:
+        return all(s.destroyed for s in self.sessions)
+
+    def __repr__(self) -> str:
+        return f"<Call {self.uuid} legs={len(self.sessions)}>"
+
+
+class Job:
+    """A bgapi job seen by the listener: its result, and the session it created."""
+
+    def __init__(self, job: _ConnectionJob, sess_uuid: str | None = None) -> None:
+        self._job = job
+        self.uuid = job.uuid
+        self.command = job.command
+        self.sess_uuid = sess_uuid
+        self.session: Session | None = None
+        self.launch_time = job.launched
+
+    def __await__(self):
+        return self._job.__await__()
+
+    async def wait(self, timeout: float | None = None) -> str:
+        return await self._job.wait(timeout)
+
+    def done(self) -> bool:
+        return self._job.done()
+
+    @property
+    def waiting(self) -> bool:
+        return self._job.waiting
+
+    @property
+    def result(self) -> str | None:
+        return self._job.result
+
+    @property
+    def successful(self) -> bool | None:
+        return self._job.success
+
+    success = successful
+
+    @property
+    def cause(self) -> str | None:
+        return self._job.cause
+
+    @property
+    def result_time(self) -> float | None:
+        return self._job.completed
+
+    def __repr__(self) -> str:
+        return f"<Job {self.uuid} {self.command!r} {self._job!r}>"

@@ -1,0 +1,92 @@
+"""The seed page's examples run as written against a two-node embedded cluster."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import seed_apps  # tests/ is on sys.path: the seed page's examples, verbatim
+
+import switchio_lab as switchio
+from switchio_lab.sim import Cluster
+
+pytestmark = pytest.mark.asyncio
+
+
+async def until(pred, timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not pred():
+        if loop.time() > end:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+async def clients(sim_cluster: Cluster):
+    made = []
+    for node in sim_cluster:
+        client = switchio.Client(node.host, node.esl_port, reconnect=False)
+        await client.connect()
+        made.append(client)
+    yield made
+    for client in made:
+        await client.disconnect()
+
+
+async def test_counter_callback_counts_answered_sessions(clients, sim_cluster) -> None:
+    c1, c2 = clients
+    seed_apps.num_calls = 0
+    await c1.load_app(seed_apps, on_value="count")  # a module is a namespace too
+    await c2.load_app(seed_apps.TonePlay, on_value="count")  # answers the callee on node 2
+    for _ in range(3):
+        job = await c1.originate(f"doggy@{sim_cluster[1].sip_address()}", app_id="count")
+        assert (await job.wait(5)).startswith("+OK")
+    await until(lambda: seed_apps.num_calls >= 3)
+    assert seed_apps.num_calls == 3  # one answered caller leg per call on node 1
+    assert c1.listener.count_calls() == 3 and c2.listener.count_calls() == 3
+    await c1.hupall()
+    await until(lambda: c1.listener.count_calls() == 0 and c2.listener.count_calls() == 0)
+
+
+async def test_toneplay_plays_on_the_caller_and_echoes_on_the_callee(clients, sim_cluster):
+    c1, c2 = clients
+    await c1.load_app(seed_apps.TonePlay, on_value="tone")
+    await c2.load_app(seed_apps.TonePlay, on_value="tone")
+    played = []
+    c1.connection.on_event(played.append, "PLAYBACK_START")
+    await c1.connection.subscribe("PLAYBACK_START")
+    job = await c1.originate(f"doggy@{sim_cluster[1].sip_address()}", app_id="tone")
+    assert (await job.wait(5)).startswith("+OK")
+    await until(lambda: played)
+    assert played[0]["Playback-File-Path"].startswith("tone_stream://%(251,0,1004)")
+    assert played[0].uuid == job.sess_uuid
+    callee = next(iter(sim_cluster[1].channels.values()))
+    await until(lambda: callee.current_app == "echo")
+    await asyncio.sleep(0.3)
+    hangups = []
+    c2.connection.on_event(hangups.append, "CHANNEL_HANGUP_COMPLETE")
+    await c2.connection.subscribe("CHANNEL_HANGUP_COMPLETE")
+    await c1.hupall()
+    await until(lambda: hangups)
+    stats = hangups[0]
+    assert int(stats["variable_rtp_audio_in_media_packet_count"]) > 10  # heard the tone
+    assert int(stats["variable_rtp_audio_out_media_packet_count"]) > 10  # echoed it back
+
+
+async def test_proxier_bridges_to_the_request_uri(clients, sim_cluster):
+    """A call sent via node 2 (fs_path) to node 1's user: node 2's Proxier bridges it on."""
+    c1, c2 = clients
+    for client in clients:  # a cluster: the same apps on every node
+        await client.load_app(seed_apps.TonePlay, on_value="default")
+        await client.load_app(seed_apps.Proxier, on_value="proxy")
+    job = await c1.originate(f"target@{sim_cluster[0].sip_address()}", app_id="proxy",
+                             proxy=sim_cluster[1].sip_address())
+    assert (await job.wait(5)).startswith("+OK"), job.result
+    # node 2 has the proxied leg and the bridged leg; node 1 the caller and the far callee
+    await until(lambda: c2.listener.count_sessions() == 2 and c1.listener.count_sessions() == 2)
+    far = [s for s in c1.listener.sessions.values() if s.is_inbound()][0]
+    assert far["Caller-Destination-Number"] == "target"
+    await until(lambda: far.answered)
+    await c1.hupall()
+    await until(lambda: not c1.listener.sessions and not c2.listener.sessions)
