@@ -77,17 +77,19 @@ class Api:
 
     def channel_row(self, ch: Channel) -> dict[str, str]:
         created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ch.created))
+        originated = ch.direction == "outbound"
         dialog = ch.dialog
-        ip = dialog.caller_host if dialog and ch.direction == "inbound" else ""
+        ip = dialog.caller_host if dialog and ch.direction == "inbound" else (
+            ch.caller.get("Caller-Network-Addr", "") if ch.originator is not None else "")
         return {
             "uuid": ch.uuid, "direction": ch.direction, "created": created,
             "created_epoch": str(int(ch.created)), "name": ch.name, "state": ch.state,
             "cid_name": ch.caller.get("Caller-Caller-ID-Name", ch.cid_name or ""),
             "cid_num": ch.caller.get("Caller-Caller-ID-Number", ch.cid_number),
             "ip_addr": ip, "dest": ch.destination,
-            "application": ch.current_app or "", "application_data":
-                (ch.getvar("current_application_data") or "") if ch.current_app else "",
-            "dialplan": "XML", "context": ch.context,
+            "application": ch.last_app or "", "application_data": ch.last_arg or "",
+            "dialplan": "" if originated and ch.originator is None else "XML",
+            "context": ch.context,
             "read_codec": ch.codec.get("Channel-Read-Codec-Name", ""),
             "read_rate": ch.codec.get("Channel-Read-Codec-Rate", ""),
             "read_bit_rate": ch.codec.get("Channel-Read-Codec-Bit-Rate", ""),
@@ -98,10 +100,13 @@ class Api:
             "presence_data": "", "accountcode": "", "callstate": ch.callstate,
             "callee_name": ch.caller.get("Caller-Callee-ID-Name", ""),
             "callee_num": ch.caller.get("Caller-Callee-ID-Number", ""),
-            "callee_direction": "SEND" if ch.direction == "outbound" and ch.is_answered else "",
-            "call_uuid": ch.uuid, "sent_callee_name": "", "sent_callee_num": "",
+            "callee_direction": ch.callee_direction,
+            "call_uuid": ch.uuid if ch.direction == "outbound" or ch.bridged_at else "",
+            "sent_callee_name": ch.getvar("last_sent_callee_id_name") or "",
+            "sent_callee_num": ch.getvar("last_sent_callee_id_number") or "",
             "initial_cid_name": ch.cid_name, "initial_cid_num": ch.cid_number,
-            "initial_ip_addr": ip, "initial_dest": ch.destination, "initial_dialplan": "XML",
+            "initial_ip_addr": ip, "initial_dest": ch.destination,
+            "initial_dialplan": "" if originated and ch.originator is None else "XML",
             "initial_context": ch.context,
         }
 
@@ -195,16 +200,17 @@ async def _fsctl(api: Api, args: str) -> str:
             api.verbose_events = words[1].lower() in ("on", "true", "yes", "1")
         return T.fsctl_verbose_events(api.verbose_events)
     if sub == "loglevel":
-        if len(words) > 1:
-            from .listener import LOG_LEVELS
+        if len(words) < 2:  # FreeSWITCH echoes "no level given" as -1
+            return T.fsctl_loglevel(-1)
+        from .listener import LOG_LEVELS
 
-            w = words[1].lower()
-            if w.isdigit():
-                api.loglevel = int(w)
-            elif w in LOG_LEVELS:
-                api.loglevel = LOG_LEVELS[w]
-            else:
-                return T.FSCTL_LOGLEVEL_ERROR
+        w = words[1].lower()
+        if w.isdigit():
+            api.loglevel = int(w)
+        elif w in LOG_LEVELS:
+            api.loglevel = LOG_LEVELS[w]
+        else:
+            return T.FSCTL_LOGLEVEL_ERROR
         return T.fsctl_loglevel(api.loglevel)
     if sub == "hupall":
         await api.node.engine.hupall("MANAGER_REQUEST")
@@ -367,8 +373,7 @@ async def _uuid_dump(api: Api, args: str) -> str:
     ch = api.channel(words[0])
     if ch is None:
         return T.NO_SUCH_CHANNEL
-    event = ch.channel_data_event()
-    return T.uuid_dump(event.headers(), words[1] if len(words) > 1 else "txt")
+    return T.uuid_dump(ch.dump_event().headers(), words[1] if len(words) > 1 else "txt")
 
 
 @command("uuid_bridge")
@@ -405,9 +410,12 @@ async def _uuid_broadcast(api: Api, args: str) -> str:
     for target in targets:
         app, _, arg = path.partition("::")
         msg = Message(app, arg) if "::" in path else Message("playback", path)
+        msg.command = "broadcast"  # a private message, like sendmsg (loop variables)
+        msg.after = ("COMMAND", {"call-command": "execute", "execute-app-name": msg.app,
+                                 "execute-app-arg": msg.arg})
         target.enqueue(msg)
-        target.fire("COMMAND", {"Command": "broadcast", "Broadcast-Path": path})
-        target.request_break() if target.current_app not in ("park", None) else None
+        if target.current_app not in ("park", None):
+            target.request_break()
     return T.OK_MESSAGE_SENT
 
 

@@ -149,7 +149,7 @@ async def playback(ch: Channel, arg: str) -> str:
         media = parse_media(arg, ch.node.sound_dir)
     except MediaError:
         return "FILE NOT FOUND"
-    ch.fire("PLAYBACK_START", {"Playback-File-Path": arg})
+    ch.fire("PLAYBACK_START", {"Playback-File-Type": media.kind, "Playback-File-Path": arg})
     started = time.time()
     status = "done"
     ch.node.media.playing(ch, media, started)
@@ -159,14 +159,24 @@ async def playback(ch: Channel, arg: str) -> str:
         if not finished:
             status = "break"
     except Hangup:
-        status = "break"
-        ch.node.media.stopped(ch, time.time())
-        ch.fire("PLAYBACK_STOP", {"Playback-File-Path": arg, "Playback-Status": status})
+        _playback_stopped(ch, media, arg, started, "break")
         ch._response_on_hangup = "FILE PLAYED"  # type: ignore[attr-defined]
         raise
-    ch.node.media.stopped(ch, time.time())
-    ch.fire("PLAYBACK_STOP", {"Playback-File-Path": arg, "Playback-Status": status})
+    _playback_stopped(ch, media, arg, started, status)
     return "FILE PLAYED"
+
+
+def _playback_stopped(ch: Channel, media, arg: str, started: float, status: str) -> None:
+    now = time.time()
+    ch.node.media.stopped(ch, now)
+    played = max(0.0, now - started)
+    if not math.isinf(media.duration):
+        played = min(played, media.playback_duration())
+    samples = int(round(played * 8000))
+    ch.setvars([("playback_last_offset_pos", str(samples)),
+                ("playback_seconds", str(int(played))), ("playback_ms", str(int(played * 1000))),
+                ("playback_samples", str(samples))])
+    ch.fire("PLAYBACK_STOP", {"Playback-File-Path": arg, "Playback-Status": status})
 
 
 APPS["endless_playback"] = playback
@@ -219,7 +229,11 @@ async def bridge(ch: Channel, arg: str) -> str:
         end = url.index("}")
         variables = parse_vars(url[1:end])
         url = url[end + 1 :]
-    variables.setdefault("originate_timeout", ch.getvar("call_timeout") or "60")
+    try:
+        timeout = float(variables.pop("originate_timeout", None) or ch.getvar("call_timeout")
+                        or 60)
+    except ValueError:
+        timeout = 60.0
     for name in (ch.getvar("export_vars") or "").split(","):
         if name and ch.getvar(name) is not None:
             variables.setdefault(name, ch.getvar(name) or "")
@@ -227,69 +241,139 @@ async def bridge(ch: Channel, arg: str) -> str:
     try:
         other = await engine.call(url, variables, caller=ch)
     except OriginateError as exc:
-        ch.setvar("originate_disposition", exc.cause)
+        ch.setvars([("originate_disposition", exc.cause), ("DIALSTATUS", exc.cause)])
         return "_none_"
-    ch.setvar("originate_disposition", "")
-    done, _ = await asyncio.wait({other.answered, other.reported, _hungup(ch)},
-                                 timeout=float(variables["originate_timeout"]),
-                                 return_when=asyncio.FIRST_COMPLETED)
+    gone = asyncio.ensure_future(asyncio.shield(ch.reported))
+    try:
+        await asyncio.wait({other.answered, other.reported, gone}, timeout=timeout,
+                           return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
     if ch.cause:
-        other.hangup("ORIGINATOR_CANCEL")
+        if other.cause is None:
+            other.hangup("ORIGINATOR_CANCEL")
         raise Hangup()
     if not other.is_answered:
         if other.cause is None:
             other.hangup("NO_ANSWER")
         cause = await asyncio.shield(other.reported)
-        ch.setvar("originate_disposition", cause)
-        ch.setvar("DIALSTATUS", cause)
+        ch.setvars([("originate_disposition", cause), ("DIALSTATUS", cause)])
         return "_none_"
-    ch.mark_answered()
+    answered_by(ch, other)
     link(ch, other)
     try:
         while ch.bridged is other and other.cause is None:
             await ch.wait(None)
-    finally:
+    except Hangup:
+        if other.cause is None:  # our side hung up: the bridged leg goes too
+            other.hangup_extra += [
+                ("sip_reason", f'Q.850;cause=16;text="{ch.cause}"'), ("sip_hangup_phrase", "OK"),
+                ("last_bridge_hangup_cause", ch.cause or "NORMAL_CLEARING"),
+                ("last_bridge_proto_specific_hangup_cause", "sip:200")]
+            other.reporting_extra.append(("bridge_hangup_cause", ch.cause or "NORMAL_CLEARING"))
+            other.hangup(ch.cause or "NORMAL_CLEARING")
+        await asyncio.shield(other.reported)
         unlink(ch, other)
-    if other.cause is None and ch.cause is None:
-        other.hangup("NORMAL_CLEARING")
+        raise
+    unlink(ch, other)
+    if ch.cause is None and other.cause is not None:
+        ch.hangup(other.cause)  # hangup_after_bridge
+        raise Hangup()
     return "_none_"
 
 
-def _hungup(ch: Channel) -> asyncio.Future[str]:
-    return asyncio.ensure_future(asyncio.shield(ch.reported))
+def answered_by(ch: Channel, other: Channel) -> None:
+    """The bridging leg answers because its new leg did (CHANNEL_ANSWER with the dial)."""
+    ch.caller["Caller-Callee-ID-Name"] = other.destination
+    ch.caller["Caller-Callee-ID-Number"] = other.destination
+    ch.setvars([("originate_disposition", "failure"), ("DIALSTATUS", "INVALIDARGS"),
+                ("originate_signal_bond", other.uuid),
+                ("originated_legs", f"{other.uuid};Outbound Call;{other.destination}"),
+                ("switch_m_sdp", other.getvar("switch_r_sdp") or "")])
+    ch.mark_answered()
 
 
 def link(a: Channel, b: Channel) -> None:
-    """Bridge two channels of one node: CHANNEL_BRIDGE and Other-Leg-* headers."""
+    """Bridge ``a`` (it ran ``bridge``) to ``b``: CHANNEL_BRIDGE on ``a``, CALL_UPDATEs."""
     now = time.time()
     a.bridged, b.bridged = b, a
-    for x, y in ((a, b), (b, a)):
+    for x in (a, b):
         x.bridged_at = now
         x.caller["Caller-Channel-Bridged-Time"] = str(int(now * 1_000_000))
-        x.other.clear()
-        x.other.update(other_leg(y))
-        x.setvar("bridge_to", y.uuid)
-        x.setvar("last_bridge_to", y.uuid)
-        x.setvar("signal_bond", y.uuid)
+    a.other.clear()
+    a.other.update(other_leg(b))
+    a.unsetvar("originate_signal_bond")
+    a.setvars([("originate_causes", f"{b.uuid};NONE"), ("signal_bond", b.uuid)])
     a.fire("CHANNEL_BRIDGE", {"Bridge-A-Unique-ID": a.uuid, "Bridge-B-Unique-ID": b.uuid})
-    b.fire("CHANNEL_BRIDGE", {"Bridge-A-Unique-ID": a.uuid, "Bridge-B-Unique-ID": b.uuid})
+    a.hangup_extra.append(("last_bridge_role", "originator"))
+    b.hangup_extra.append(("bridge_to", None))
+    bridge_vars = [("bridge_to", a.uuid), ("last_bridge_to", a.uuid), ("bridge_channel", a.name),
+                   ("bridge_uuid", a.uuid)]
+    b.setvars(bridge_vars)
+    b.set_state("CS_EXCHANGE_MEDIA", 5)
+    for x, y in ((b, a), (a, b)):
+        if x is a:
+            x.setvars([("bridge_to", b.uuid), ("last_bridge_to", b.uuid),
+                       ("bridge_channel", b.name), ("bridge_uuid", b.uuid)])
+        x.callee_direction = "SEND"
+        x.setvars([("last_sent_callee_id_name", y.cid_name if x is b else y.destination),
+                   ("last_sent_callee_id_number", y.cid_number if x is b else y.destination)])
+        x.fire("CALL_UPDATE", {
+            "Direction": "SEND", "Sent-Callee-ID-Name": x.getvar("last_sent_callee_id_name"),
+            "Sent-Callee-ID-Number": x.getvar("last_sent_callee_id_number"),
+            "Bridged-To": y.uuid})
+    # the new caller id travels to both far ends as a SIP INFO (message/update_display)
+    asyncio.get_running_loop().call_later(0.02, _send_info, b.destination, a.peer, b.peer)
+
+
+def _send_info(display: str, *fars: Channel | None) -> None:
+    for far in fars:
+        if far is not None and far.dialog is not None and far.cause is None:
+            d = far.dialog
+            if far.direction == "outbound":
+                info = (d.callee_user, d.callee_host, far.cid_number, d.caller_host,
+                        d.callee_user, d.callee_host)
+            else:
+                info = (d.caller_user, d.caller_host, d.callee_user, d.callee_host, "mod_sofia",
+                        d.caller_host)
+            far.fire("RECV_INFO", dict(zip(
+                ("SIP-From-User", "SIP-From-Host", "SIP-To-User", "SIP-To-Host",
+                 "SIP-Contact-User", "SIP-Contact-Host"), info, strict=True),
+                **{"SIP-Content-Type": "message/update_display"}))
+            if far.direction == "outbound":  # the caller now displays the far end's id
+                far.caller["Caller-Caller-ID-Name"] = display
+                far.caller["Caller-Caller-ID-Number"] = display
 
 
 def unlink(a: Channel, b: Channel) -> None:
+    """End the bridge: CHANNEL_UNBRIDGE on the leg that ran ``bridge``."""
+    cause = b.cause or a.cause or "NORMAL_CLEARING"
+    a.unsetvar("bridge_to")
+    a.setvar("bridge_hangup_cause", cause)
+    b.setvar("bridge_hangup_cause", cause)
     a.fire("CHANNEL_UNBRIDGE", {"Bridge-A-Unique-ID": a.uuid, "Bridge-B-Unique-ID": b.uuid})
     if a.bridged is b:
         a.bridged = None
     if b.bridged is a:
         b.bridged = None
-        if b.cause is None:
-            b.fire("CHANNEL_UNBRIDGE", {"Bridge-A-Unique-ID": a.uuid,
-                                        "Bridge-B-Unique-ID": b.uuid})
 
 
-def other_leg(ch: Channel) -> dict[str, str]:
-    out = {"Other-Type": "originatee" if ch.direction == "outbound" else "originator"}
+def other_leg(ch: Channel, originator: bool = False) -> dict[str, str]:
+    """``Other-Type`` and ``Other-Leg-*``: ``ch``'s caller profile as its partner sees it.
+
+    For a new bridge leg FreeSWITCH shows its originator's profile with every time at 0.
+    """
+    out = {"Other-Type": "originator" if originator else "originatee"}
     for k, v in ch.caller.items():
-        out["Other-Leg-" + k[len("Caller-"):]] = v
+        name = k[len("Caller-"):]
+        if name == "Profile-Index":
+            continue
+        if originator and ("-Time" in name or name in ("Channel-Last-Hold",
+                                                       "Channel-Hold-Accum")):
+            v = "0"
+        out["Other-Leg-" + name] = v
+    if not originator:
+        out["Other-Leg-Logical-Direction"] = "inbound"
     return out
 
 
@@ -316,8 +400,9 @@ async def socket(ch: Channel, arg: str) -> str:
     try:
         while getattr(ch, "socket_listener", None) is listener:
             await ch.wait(None, inbox=True)
-    finally:
-        pass
+    except Hangup:
+        ch.fire("CHANNEL_UNPARK")  # async mode parks the channel under the socket
+        raise
     return "_none_"
 
 

@@ -45,15 +45,18 @@ class Hangup(Exception):
 class Message:
     """An application queued for a channel (dialplan, ``sendmsg`` or api)."""
 
-    __slots__ = ("app", "arg", "app_uuid", "command", "done", "loops")
+    __slots__ = ("app", "arg", "app_uuid", "command", "headers", "done", "loops", "after")
 
     def __init__(self, app: str, arg: str = "", app_uuid: str | None = None,
-                 command: str | None = None, loops: int = 1) -> None:
+                 command: str | None = None, loops: int = 1,
+                 headers: dict[str, str] | None = None) -> None:
         self.app = app
         self.arg = arg
         self.app_uuid = app_uuid or str(uuidlib.uuid4())
-        self.command = command  # "sendmsg <uuid>" for a PRIVATE_COMMAND after it runs
+        self.command = command  # "sendmsg <uuid>": a PRIVATE_COMMAND follows it (see run_inbox)
+        self.headers = headers or {}  # the sendmsg headers, echoed in that event
         self.loops = loops
+        self.after: tuple[str, dict[str, str]] | None = None  # an event to fire once done
         self.done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
 
@@ -106,6 +109,12 @@ class Channel:
         self.break_requested = False
         self.transfer_to: tuple[str, str] | None = None
         self.resume_after_socket = False
+        self.remote_hangup: str | None = None
+        self.originator: Channel | None = None  # the leg whose bridge created this one
+        self.callee_direction = ""  # "RECV" once the caller id flipped, "SEND" once bridged
+        self.hangup_extra: list[tuple[str, str | None]] = []  # set (None: unset) at HANGUP
+        self.reporting_extra: list[tuple[str, str]] = []  # set when reported
+        self.last_arg: str | None = None
         self.task: asyncio.Task[None] | None = None
         self.media: Any = None  # media state (recordings, echo, playing) managed by apps
         self.dtmf_received: list[str] = []
@@ -173,6 +182,9 @@ class Channel:
         return self.node.fire(name, *blocks, body=body)
 
     def set_state(self, state: str, number: int | None = None) -> None:
+        self.node.log(7, f"({self.name}) State Change {self.state} -> {state}", self.uuid,
+                      ("switch_core_session.c", "switch_core_session_perform_set_running_state",
+                       2379))
         self.state = state
         self.state_number = STATE_NUMBERS[state] if number is None else number
         self.fire("CHANNEL_STATE")
@@ -198,7 +210,7 @@ class Channel:
         if self.cid_name:
             b["Caller-Caller-ID-Name"] = self.cid_name
         b["Caller-Caller-ID-Number"] = self.cid_number
-        if username:
+        if username or self.cid_name:
             b["Caller-Orig-Caller-ID-Name"] = self.cid_name
         b["Caller-Orig-Caller-ID-Number"] = self.cid_number
         if username:
@@ -258,6 +270,9 @@ class Channel:
         self.fire("CHANNEL_ANSWER")
         if self.direction == "inbound":
             self.set_callstate("ACTIVE", endpoint_disposition="ANSWER")
+            if self.dialog is not None:  # what the caller's ACK tells, a moment later
+                asyncio.get_running_loop().call_soon(
+                    self.setvars, sipvars.inbound_acked(self.dialog))
         else:
             self.setvar("endpoint_disposition", "ANSWER")
             self.set_callstate("ACTIVE")
@@ -306,8 +321,10 @@ class Channel:
         kind = headers.get("call-command", "execute")
         if kind == "hangup":
             cause = headers.get("hangup-cause", "NORMAL_CLEARING")
+            answered = self.is_answered
             self.hangup(cause)
-            self._private_command(command, headers)
+            if answered:
+                self._private_command(command, headers)
             return None
         if kind == "execute":
             app = headers.get("execute-app-name", "")
@@ -319,7 +336,7 @@ class Channel:
             if self.cause:
                 return None
             loops = int(headers.get("loops", "1") or 1)
-            msg = Message(app, arg, headers.get("event-uuid"), command, loops)
+            msg = Message(app, arg, headers.get("event-uuid"), command, loops, headers)
             self.enqueue(msg)
             if headers.get("event-lock", "").lower() in ("true", "1", "yes"):
                 try:
@@ -333,19 +350,20 @@ class Channel:
             return None
         return f"-ERR invalid command {kind}"
 
-    def _private_command(self, command: str | None, headers: dict[str, str] | None = None,
-                         event_uuid: str | None = None) -> None:
+    def _private_command(self, command: str | None, headers: dict[str, str]) -> None:
+        """The sendmsg itself, fired once processed (FreeSWITCH's park loop does this for
+        answered channels: ``switch_ivr_parse_next_event``)."""
         if not command:
             return
         extra = {"Command": command}
-        if headers:
-            extra.update({k: v for k, v in headers.items() if k != "content-length"})
-        if event_uuid:
-            extra["Event-UUID"] = event_uuid
+        for k, v in headers.items():
+            if k not in ("content-length", "content-type", "event-uuid"):
+                extra[k] = v
+        if "event-uuid" in headers:
+            extra["Event-UUID"] = headers["event-uuid"]
         self.fire("PRIVATE_COMMAND", extra)
 
-    async def execute(self, app: str, arg: str = "", app_uuid: str | None = None,
-                      command: str | None = None) -> str:
+    async def execute(self, app: str, arg: str = "", app_uuid: str | None = None) -> str:
         """Run dialplan application ``app`` (CHANNEL_EXECUTE ... EXECUTE_COMPLETE)."""
         from .apps import APPS
 
@@ -356,9 +374,16 @@ class Channel:
             info["Application-Data"] = arg
         info["Application-UUID"] = app_uuid
         self.setvar("current_application", app)
+        self.unsetvar("current_application_response")
         if arg:
             self.setvar("current_application_data", arg)
+        else:
+            self.unsetvar("current_application_data")
+        self.node.log(7, f"EXECUTE [depth=0] {self.name} {app}({arg})", self.uuid,
+                      ("switch_core_session.c", "switch_core_session_exec", 2957))
         self.current_app = app
+        self.last_app = app
+        self.last_arg = arg or None
         self.fire("CHANNEL_EXECUTE", info)
         response = "_none_"
         func = APPS.get(app)
@@ -374,26 +399,36 @@ class Channel:
             log.exception("channel %s: application %s(%s) failed", self.uuid, app, arg)
             response = "-ERR application failed"
         self.current_app = None
-        self.last_app = app
+        if response != "_none_":
+            self.setvar("current_application_response", response)
         done = dict(info)
         done["Application-Response"] = response
         done.pop("Application-UUID")
         done["Application-UUID"] = app_uuid
         self.fire("CHANNEL_EXECUTE_COMPLETE", done)
-        if command:
-            self._private_command(command, event_uuid=app_uuid if app_uuid else None)
         return response
 
     async def run_inbox(self) -> None:
         """Run queued messages until the inbox is empty (or the channel hangs up)."""
         while self.inbox and not self.cause:
             msg = self.inbox.popleft()
+            answered = self.is_answered
             try:
                 result = "_none_"
-                for _ in range(max(1, msg.loops)):
-                    result = await self.execute(msg.app, msg.arg, msg.app_uuid, msg.command)
+                for loop in range(max(1, msg.loops)):
+                    if msg.command:  # set by FreeSWITCH's parse_event for sendmsg execute
+                        self.setvars([("current_loop", str(loop + 1)),
+                                      ("total_loops", str(max(1, msg.loops)))])
+                    result = await self.execute(msg.app, msg.arg, msg.app_uuid)
                     if self.cause:
                         break
+                if msg.command:
+                    self.unsetvar("current_loop")
+                    self.unsetvar("total_loops")
+                if answered and not self.cause and msg.after is None:
+                    self._private_command(msg.command, msg.headers)
+                if msg.after is not None:
+                    self.fire(*msg.after)
                 if not msg.done.done():
                     msg.done.set_result(result)
             finally:
@@ -431,18 +466,35 @@ class Channel:
         self.wake.set()
 
     # -- hangup ---------------------------------------------------------------------------
-    def hangup(self, cause: str = "NORMAL_CLEARING", *, from_peer: bool = False) -> bool:
-        """Start hanging up with ``cause`` (CHANNEL_HANGUP now, the rest in the task)."""
+    def hangup(self, cause: str = "NORMAL_CLEARING", *, remote: str | None = None,
+               remote_cause: str | None = None) -> bool:
+        """Start hanging up with ``cause`` (CHANNEL_HANGUP now, the rest in the task).
+
+        ``remote`` says what the far end's signalling did, for the SIP variables
+        FreeSWITCH records: ``bye`` (it hung up an answered call), ``cancel`` (the caller
+        gave up), ``refuse`` (the callee rejected the INVITE with ``remote_cause``) or
+        ``unreachable`` (no one at the address).
+        """
         if self.cause is not None:
             return False
         self.cause = cause
         self.hangup_at = time.time()
         self.state_number = 10
         self.answer_state = "hangup"
-        if from_peer and self.direction == "inbound" and self.dialog is not None:
-            sip = 200 if self.is_answered else 487
-            self.setvars(sipvars.inbound_bye(self.dialog, q850(cause), cause, sip))
+        self.remote_hangup = remote
+        d = self.dialog
+        if d is not None and remote is not None:
+            self.setvars(sipvars.hangup_signalling(self, d, remote, remote_cause or cause))
+        for name, value in self.hangup_extra:
+            if value is None:
+                self.unsetvar(name)
+            else:
+                self.setvar(name, value)
+        self.node.log(5, f"Hangup {self.name} [{self.state}] [{cause}]", self.uuid,
+                      ("switch_channel.c", "switch_channel_perform_hangup", 3464))
         self.fire("CHANNEL_HANGUP")
+        if d is not None and remote == "bye":
+            self.setvar("sip_hangup_disposition", "recv_bye")
         self.wake.set()
         if self.task is None:
             self.task = asyncio.get_running_loop().create_task(self.teardown())
@@ -458,17 +510,25 @@ class Channel:
         self.caller["Caller-Channel-Hangup-Time"] = str(int(end * 1_000_000))
         self.setvars(_hangup_vars(self, cause, end))
         self.set_callstate("HANGUP")
-        if self.dialog is not None:
-            if self.direction == "outbound":
-                disposition = "send_bye" if self.is_answered else (
-                    "send_cancel" if self.peer is not None else "send_refuse")
+        if self.dialog is not None and self.remote_hangup is None:
+            if self.is_answered:
+                self.setvar("sip_hangup_disposition", "send_bye")
+            elif self.direction == "outbound":
+                self.setvars([("sip_hangup_disposition", "send_cancel"),
+                              ("sip_invite_failure_status", "487"),
+                              ("sip_invite_failure_phrase", "CANCEL")])
             else:
-                disposition = "recv_bye" if self.getvar("sip_term_status") else (
-                    "send_bye" if self.is_answered else "send_refuse")
-            self.setvar("sip_hangup_disposition", disposition)
-        self.setvars(hangup_media(self))
+                self.setvar("sip_hangup_disposition", "send_refuse")
+        if self.reporting_extra:
+            self.setvars(self.reporting_extra)
+        if self.is_answered:
+            self.setvars(hangup_media(self))
+        else:
+            self.node.media.hangup(self, end)
         self.set_state("CS_REPORTING", 11)
         self.fire("CHANNEL_HANGUP_COMPLETE")
+        for listener in list(self.watchers):  # myevents / outbound sockets: linger or goodbye
+            listener.session_ended(self)
         if not self.reported.done():
             self.reported.set_result(cause)
         await asyncio.sleep(0)  # let waiters (originate's result) speak before DESTROY
@@ -476,8 +536,6 @@ class Channel:
         self.fire("CHANNEL_DESTROY")
         self.set_state("CS_DESTROY", 12)
         self.node.channels.pop(self.uuid, None)
-        for listener in list(self.watchers):
-            listener.session_ended(self)
         if not self.destroyed.done():
             self.destroyed.set_result(None)
         for msg in self.inbox:
@@ -491,11 +549,12 @@ class Channel:
         if peer is not None and peer.cause is None:
             if peer.peer is self:
                 peer.peer = None
-            if self.direction == "outbound" and not self.is_answered:
-                far = "ORIGINATOR_CANCEL"  # a CANCEL
-            else:
-                far = cause
-            peer.hangup(far, from_peer=True)
+            if self.is_answered:
+                peer.hangup(cause, remote="bye")
+            elif self.direction == "outbound":  # the caller gives up: a CANCEL
+                peer.hangup("ORIGINATOR_CANCEL", remote="cancel", remote_cause=cause)
+            else:  # the callee refuses the INVITE
+                peer.hangup(cause, remote="refuse")
         bridged, self.bridged = self.bridged, None
         if bridged is not None and bridged.bridged is self:
             bridged.bridged = None
@@ -522,12 +581,16 @@ class Channel:
     # -- outbound socket's channel data ------------------------------------------------------
     def channel_data_event(self) -> SimEvent:
         """The CHANNEL_DATA event sent as the ``connect`` reply (Channel-* profile prefix)."""
-        core = self.core()
         profile = {("Channel-" + k[len("Caller-"):]): v for k, v in self.caller.items()}
-        blocks = [profile, core, self.codec, self.caller, self.other, self.vars]
-        head = {"Event-Name": "CHANNEL_DATA"}
-        from .events import SimEvent as _S
-        return _S("CHANNEL_DATA", [head, self.node._base, *blocks])
+        return self.node.make_event("CHANNEL_DATA", profile, self.core(), self.codec,
+                                    self.caller, self.other, self.vars)
+
+    def dump_event(self) -> SimEvent:
+        """What ``uuid_dump`` prints: the channel's headers as a CHANNEL_DATA event."""
+        return self.node.make_event("CHANNEL_DATA", self.core(), self.codec, self.caller,
+                                    self.other, self.vars,
+                                    calling=("switch_channel.c", "switch_channel_event_set_data",
+                                             "2785"))
 
     def __repr__(self) -> str:
         return f"<Channel {self.uuid} {self.direction} {self.state} {self.callstate}>"
@@ -542,13 +605,16 @@ def _hangup_vars(ch: Channel, cause: str, end: float) -> list[tuple[str, str]]:
         return int(t * 1_000_000) if t else 0
 
     start = ch.created
+    code = q850(cause)
     out: list[tuple[str, str]] = [
-        ("hangup_cause", cause), ("hangup_cause_q850", str(q850(cause))),
+        ("hangup_cause", cause), ("hangup_cause_q850", str(code if code <= 127 else 16)),
         ("digits_dialed", "none"), ("start_stamp", stamp(start)),
         ("profile_start_stamp", stamp(start)),
     ]
     if ch.answered_at:
         out.append(("answer_stamp", stamp(ch.answered_at)))
+    if ch.bridged_at:
+        out.append(("bridge_stamp", stamp(ch.bridged_at)))
     if ch.progress_at:
         out.append(("progress_stamp", stamp(ch.progress_at)))
     if ch.progress_media_at:
@@ -563,10 +629,13 @@ def _hangup_vars(ch: Channel, cause: str, end: float) -> list[tuple[str, str]]:
                     ("hold_accum_ms", "0")]
             continue
         out += [(f"{name}_epoch", str(int(t) if t else 0)), (f"{name}_uepoch", str(us(t)))]
-    out.append(("last_app", ch.last_app or "none"))
-    cid_name = ch.caller.get("Caller-Caller-ID-Name") or ch.cid_number
+    if ch.last_app:
+        out.append(("last_app", ch.last_app))
+        if ch.last_arg:
+            out.append(("last_arg", ch.last_arg))
+    cid_name = ch.caller.get("Caller-Caller-ID-Name")
     cid_num = ch.caller.get("Caller-Caller-ID-Number") or ch.cid_number
-    out.append(("caller_id", f'"{cid_name}" <{cid_num}>'))
+    out.append(("caller_id", f'"{cid_name}" <{cid_num}>' if cid_name else cid_num))
     total = end - start
     bill = end - ch.answered_at if ch.answered_at else 0.0
     progress = (ch.progress_at - start) if ch.progress_at else 0.0

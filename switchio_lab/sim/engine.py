@@ -10,6 +10,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from . import sipvars
+from .apps import other_leg
 from .causes import is_cause
 from .channel import Channel, Hangup, Message
 
@@ -163,11 +164,18 @@ class Engine:
         cid_name = variables.get("origination_caller_id_name") or (
             caller.cid_name if caller else "")
         a = Channel(node, direction="outbound", name=name, uuid=variables.get("origination_uuid"),
-                    dialog=dialog, context="default", destination=user, cid_name=cid_name,
-                    cid_number=cid_number, source="src/switch_ivr_originate.c",
+                    dialog=dialog, context=caller.context if caller else "default",
+                    destination=user, cid_name=cid_name, cid_number=cid_number,
+                    source="mod_sofia" if caller else "src/switch_ivr_originate.c",
                     endpoint=endpoint)
         a.state, a.state_number = "CS_NONE", 1
-        a.caller.update(a.caller_profile(username=False))
+        a.originator = caller
+        if caller is not None:  # a bridge: the new leg copies its originator's profile
+            a.caller.update(a.caller_profile(username=True))
+            a.caller["Caller-Network-Addr"] = caller.caller.get("Caller-Network-Addr", "")
+            a.other.update(other_leg(caller, originator=True))
+        else:
+            a.caller.update(a.caller_profile(username=False))
         a.setvars([("direction", "outbound"), ("is_outbound", "true"), ("uuid", a.uuid),
                    ("call_uuid", a.uuid), ("session_id", str(a.session_id))])
         if dialog is not None:
@@ -177,9 +185,18 @@ class Engine:
                    ("text_media_flow", "disabled"), ("channel_name", name)])
         if dialog is not None:
             a.setvar("sip_destination_url", f"sip:{dialog.req_uri}")
+        if caller is not None:
+            a.setvars([("sip_cid_type", "rpid"),
+                       ("max_forwards", str(int(caller.getvar("max_forwards") or 70) - 1)),
+                       ("originator_codec", "PCMU@8000h@20i"), ("originator", caller.uuid),
+                       ("signal_bond", caller.uuid),
+                       ("switch_m_sdp", caller.getvar("switch_r_sdp") or "")])
         a.fire("CHANNEL_OUTGOING")
         a.setvars(variables)
-        a.setvars([("originate_early_media", "true"), ("originate_endpoint", endpoint)])
+        a.setvar("originate_early_media", "true")
+        if caller is not None:
+            a.setvar("originating_leg_uuid", caller.uuid)
+        a.setvar("originate_endpoint", endpoint)
         a.set_state("CS_INIT", 1)
         if dialog is not None:
             a.setvars(sipvars.outbound_created(dialog))
@@ -202,14 +219,15 @@ class Engine:
         dialog = sipvars.Dialog(
             caller_user=cid_number, caller_host=node.config.address, caller_port=local_port,
             callee_user=user, callee_host=host, callee_port=port, profile=profile,
-            caller_name=variables.get("origination_caller_id_name"),
+            caller_name=variables.get("origination_caller_id_name") or (
+                caller.cid_name if caller else None),
             headers={k[len("sip_h_"):]: v for k, v in variables.items()
                      if k.startswith("sip_h_")})
         name = f"sofia/{profile}/{user}@{host}:{port}"
         a = self._outgoing(name, user, variables, "sofia", dialog, caller)
         route = node.cluster.route(*(via or (host, port)))
         if route is None:
-            a.hangup("NORMAL_TEMPORARY_FAILURE")  # nobody there: the INVITE gets an ICMP error
+            a.hangup("NORMAL_TEMPORARY_FAILURE", remote="unreachable")  # an ICMP error
             return a
         target, target_profile = route
         delay = _delay(node.config.invite_delay)
@@ -247,7 +265,7 @@ class Engine:
     def incoming(self, a: Channel, dialog: sipvars.Dialog, profile: str) -> None:
         """A SIP INVITE arrives from ``a``: create the inbound leg and run its dialplan."""
         if self.admit() is not None or not self.node.running:
-            a.hangup("NORMAL_TEMPORARY_FAILURE")
+            a.hangup("NORMAL_TEMPORARY_FAILURE", remote="refuse")  # a 503
             return
         node = self.node
         name = f"sofia/{profile}/{dialog.caller_user}@{dialog.caller_host}"
@@ -361,11 +379,19 @@ class Engine:
             a.setvars(sipvars.outbound_answered(a.dialog))
             a.fire_codec_pair()
         a.mark_answered()
+        if a.originator is not None:  # a bridge's leg: no caller id flip, bridge() goes on
+            return
         # FreeSWITCH flips the caller id of the calling leg once answered (CALL_UPDATE)
+        a.callee_direction = "RECV"
         a.hit_dialplan = True
+        if a.cid_name:
+            a.setvar("pre_transfer_caller_id_name", a.cid_name)
         a.setvar("pre_transfer_caller_id_number", a.cid_number)
         a.setvar("channel_cid_flipped", "yes")
-        a.caller.pop("Caller-Callee-ID-Name", None)
+        if a.cid_name:
+            a.caller["Caller-Callee-ID-Name"] = a.cid_name
+        else:
+            a.caller.pop("Caller-Callee-ID-Name", None)
         a.caller["Caller-Caller-ID-Name"] = a.destination
         a.caller["Caller-Caller-ID-Number"] = a.destination
         a.caller["Caller-Callee-ID-Number"] = a.cid_number

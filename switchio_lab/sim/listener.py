@@ -23,6 +23,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("switchio_lab.sim")
 
+#: what ``myevents`` (and an outbound socket) delivers: mod_event_socket's fixed list
+MYEVENTS = frozenset({
+    "CHANNEL_ANSWER", "CHANNEL_APPLICATION", "CHANNEL_BRIDGE", "CHANNEL_CREATE", "CHANNEL_DATA",
+    "CHANNEL_DESTROY", "CHANNEL_EXECUTE", "CHANNEL_EXECUTE_COMPLETE", "CHANNEL_HANGUP",
+    "CHANNEL_HANGUP_COMPLETE", "CHANNEL_ORIGINATE", "CHANNEL_PARK", "CHANNEL_PROGRESS",
+    "CHANNEL_PROGRESS_MEDIA", "CHANNEL_STATE", "CHANNEL_UNBRIDGE", "CHANNEL_UNPARK",
+    "DETECTED_SPEECH", "DTMF", "CUSTOM", "RECORD_START", "RECORD_STOP", "CALL_UPDATE",
+    "MEDIA_BUG_START", "MEDIA_BUG_STOP",
+})
+
 LOG_LEVELS = {"console": 0, "emerg": 0, "alert": 1, "crit": 2, "err": 3, "error": 3,
               "warning": 4, "notice": 5, "info": 6, "debug": 7}
 LOG_NAMES = {0: "CONSOLE", 1: "ALERT", 2: "CRIT", 3: "ERR", 4: "WARNING", 5: "NOTICE", 6: "INFO",
@@ -50,6 +60,7 @@ class Listener(asyncio.Protocol):
         self.linger: int | None = None
         self.log_level: int | None = None
         self.lost = 0
+        self.session_over = False  # the controlled session was reported: no more of its events
         self.backlog: deque[bytes] = deque()
         self.paused = False
         self.closing = False
@@ -115,7 +126,8 @@ class Listener(asyncio.Protocol):
         if not self.all_events and name not in self.names:
             if name != "CUSTOM" or event.subclass not in self.custom:
                 return
-        if self.myevents is not None and event.get("Unique-ID") != self.myevents:
+        if self.myevents is not None and (self.session_over
+                                          or event.get("Unique-ID") != self.myevents):
             return
         if self.filters:
             for header, value in self.filters:
@@ -140,11 +152,14 @@ class Listener(asyncio.Protocol):
                  line: int = 0) -> None:
         if self.log_level is None or level > self.log_level:
             return
+        if self.myevents is not None and uuid and uuid != self.myevents:
+            return
         self._write(replies.log_data(text, level, file=file, func=func, line=line,
                                      user_data=uuid))
 
     def session_ended(self, channel: Channel) -> None:
         """The controlled session hung up: linger, or say goodbye and close."""
+        self.session_over = True
         if self.linger is not None:
             self._write(replies.linger_notice(channel.uuid, channel.name, self.linger))
             if self.linger >= 0:
@@ -283,10 +298,11 @@ class Listener(asyncio.Protocol):
             self._reply("-ERR invalid uuid")
             return
         self.myevents = uuid
-        self.session = channel
+        if not self.outbound:
+            self.session = channel
         channel.watch(self)
         self.format = fmt
-        self.all_events = True
+        self.names |= MYEVENTS
         self._reply("+OK Events Enabled")
 
     async def _cmd_linger(self, cmd: Command, args: str) -> None:

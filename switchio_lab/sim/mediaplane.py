@@ -155,6 +155,8 @@ class MediaPlane:
                 continue
             rec.recorder.close(now)
             done.append(rec.path)
+            ch.setvars(rec.recorder.variables())
+            ch.setvar("record_completion_cause", cause)
             ch.fire("RECORD_STOP", {"Record-File-Path": name, "Record-Completion-Cause": cause})
             ch.fire("MEDIA_BUG_STOP", {"Media-Bug-Function": "session_record",
                                        "Media-Bug-Target": name})
@@ -174,6 +176,7 @@ class MediaPlane:
                 self.leg(ch).dtmf_in += 1
                 if sender is not None:
                     sender.node.media.leg(sender).dtmf_out += 1
+                    sender.setvar("last_dtmf_duration", "1000")
                 ch.fire("DTMF", {"DTMF-Digit": digit, "DTMF-Duration": str(DTMF_DURATION),
                                  "DTMF-Source": "RTP"})
                 await asyncio.sleep(DTMF_GAP)

@@ -11,7 +11,6 @@ import asyncio
 import itertools
 import logging
 import time
-import uuid as uuidlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -96,7 +95,6 @@ class Node:
         self._heartbeat: asyncio.Task[None] | None = None
         self.variables: dict[str, str] = {
             "hostname": self.config.hostname,
-            "switch_serial": uuidlib.uuid4().hex[:8],
             "local_ip_v4": self.config.address,
             "core_uuid": self.config.core_uuid,
         }
@@ -180,6 +178,15 @@ class Node:
     def fire(self, name: str, *blocks: dict[str, str], body: str = "",
              calling: tuple[str, str, str] | None = None) -> SimEvent:
         """Fire an event: base headers, then ``blocks`` in order; deliver to listeners."""
+        event = self.make_event(name, *blocks, body=body, calling=calling)
+        for listener in list(self.listeners):
+            listener.deliver(event)
+        return event
+
+    def make_event(self, name: str, *blocks: dict[str, str], body: str = "",
+                   calling: tuple[str, str, str] | None = None) -> SimEvent:
+        """An event with the switch's standard headers (Event-Date-*, Event-Sequence ...),
+        not delivered (``uuid_dump`` and the outbound ``connect`` reply use this)."""
         now = time.time()
         local, gmt, stamp = date_headers(now)
         file, func, line = calling or _CALLING.get(name, ("switch_event.c", "switch_event_fire",
@@ -190,15 +197,25 @@ class Node:
             "Event-Calling-File": file, "Event-Calling-Function": func,
             "Event-Calling-Line-Number": line, "Event-Sequence": str(next(self._sequence)),
         }
-        event = SimEvent(name, [head, self._base, tail, *blocks], body)
-        for listener in list(self.listeners):
-            listener.deliver(event)
-        return event
+        return SimEvent(name, [head, self._base, tail, *blocks], body)
 
-    def log(self, level: int, text: str, uuid: str = "") -> None:
-        """A log line to every connection that asked for logs (``log <level>``)."""
-        for listener in list(self.listeners):
-            listener.log_line(level, text, uuid)
+    def log(self, level: int, text: str, uuid: str = "",
+            where: tuple[str, str, int] = ("switch_core_state_machine.c", "", 0)) -> None:
+        """A log line to every connection that asked for logs (``log <level>``), in
+        FreeSWITCH's console format."""
+        listeners = [li for li in self.listeners if li.log_level is not None
+                     and level <= li.log_level]
+        if not listeners:
+            return
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
+        stamp += f".{int(now % 1 * 1e6):06d}"
+        file, func, line = where
+        name = {0: "CONSOLE", 1: "ALERT", 2: "CRIT", 3: "ERR", 4: "WARNING", 5: "NOTICE",
+                6: "INFO", 7: "DEBUG"}.get(level, "DEBUG")
+        text = f"{stamp} 99.00% [{name}] {file}:{line} {text}\n"
+        for listener in listeners:
+            listener.log_line(level, text, uuid, file, func, line)
 
     @property
     def sound_dir(self) -> str | None:

@@ -180,6 +180,18 @@ def inbound_answer(d: Dialog) -> list[tuple[str, str]]:
     ] + rtp_started()
 
 
+def inbound_acked(d: Dialog) -> list[tuple[str, str]]:
+    """What the called leg records from the caller's ACK after answering."""
+    return [
+        ("sip_to_tag", d.to_tag), ("sip_from_tag", d.from_tag), ("sip_cseq", str(d.cseq)),
+        ("sip_call_id", d.call_id),
+        ("sip_full_via", f"SIP/2.0/UDP {d.caller_host}:{d.caller_port};rport={d.caller_port};"
+                         f"branch=z9hG4bK{_tag(11)}"),
+        ("sip_full_from", f"<sip:{d.caller_user}@{d.caller_host}>;tag={d.from_tag}"),
+        ("sip_full_to", f"<sip:{d.req_uri}>;tag={d.to_tag}"),
+    ]
+
+
 def rtp_started() -> list[tuple[str, str]]:
     return [("rtp_use_timer_name", "soft"), ("rtp_use_pt", "0"),
             ("rtp_use_ssrc", str(random.randrange(1 << 31, 1 << 32))),
@@ -228,19 +240,63 @@ def outbound_answered(d: Dialog) -> list[tuple[str, str]]:
         ("remote_audio_media_flow", "sendrecv"),
         ("remote_media_ip", d.callee_host),
         ("remote_media_port", str(d.callee_media_port)),
+        ("rtp_audio_recv_pt", "0"),
     ] + codec_negotiated()
 
 
-def inbound_bye(d: Dialog, cause_code: int, cause: str, sip_status: int) -> list[tuple[str, str]]:
-    """What the called leg learns from the caller's BYE/CANCEL (CHANNEL_HANGUP)."""
+SIP_PHRASES = {
+    200: "OK", 404: "Not Found", 408: "Request Timeout", 410: "Gone",
+    480: "Temporarily Unavailable", 484: "Address Incomplete", 486: "Busy Here",
+    487: "Request Terminated", 488: "Not Acceptable Here", 502: "Bad Gateway",
+    503: "Service Unavailable", 603: "Decline",
+}
+
+
+def hangup_signalling(ch, d: Dialog, remote: str, cause: str) -> list[tuple[str, str]]:
+    """The SIP variables of a leg hung up by its far end (CHANNEL_HANGUP).
+
+    ``remote``: ``bye`` (an answered call ended), ``cancel`` (the caller gave up;
+    ``cause`` is the caller's), ``refuse`` (the callee answered the INVITE with the
+    failure for ``cause``) or ``unreachable`` (nothing at the address).
+    """
+    from .causes import CAUSE_TO_SIP, q850
+
+    code = q850(cause)
+    if remote == "bye":
+        sip = 200
+        return [
+            ("sip_to_tag", d.to_tag), ("sip_cseq", str(d.cseq)),
+            ("sip_full_via", f"SIP/2.0/UDP {d.caller_host}:{d.caller_port};"
+                             f"rport={d.caller_port};branch=z9hG4bK{_tag(11)}"),
+            ("sip_full_to", f"<sip:{d.req_uri}>;tag={d.to_tag}"),
+            ("sip_reason", f'Q.850;cause={code};text="{cause}"'),
+            ("sip_term_status", str(sip)), ("proto_specific_hangup_cause", f"sip:{sip}"),
+            ("sip_term_cause", str(code)),
+        ]
+    if remote == "cancel":
+        reason = (f'SIP;cause=487;text="{cause}"' if code > 127
+                  else f'Q.850;cause={code};text="{cause}"')
+        return [
+            ("sip_hangup_disposition", "recv_cancel"), ("sip_invite_failure_status", "487"),
+            ("sip_invite_failure_phrase", "CANCEL"), ("sip_reason", reason),
+            ("sip_term_status", "487"), ("proto_specific_hangup_cause", "sip:487"),
+            ("sip_term_cause", "487"),
+        ]
+    if remote == "unreachable":
+        return [
+            ("sip_call_id", d.call_id), ("sip_reply_port", "0"), ("sip_network_port", "0"),
+            ("sip_hangup_disposition", "recv_refuse"), ("sip_invite_failure_status", "503"),
+            ("sip_invite_failure_phrase", "Service Unavailable"), ("sip_term_status", "503"),
+            ("proto_specific_hangup_cause", "sip:503"), ("sip_term_cause", "41"),
+        ]
+    sip = CAUSE_TO_SIP.get(cause, 480)
+    ch.caller["Caller-Network-Addr"] = d.callee_host
     return [
-        ("sip_to_tag", d.to_tag),
-        ("sip_cseq", str(d.cseq)),
-        ("sip_full_via", f"SIP/2.0/UDP {d.caller_host}:{d.caller_port};rport={d.caller_port};"
-                         f"branch=z9hG4bK{_tag(11)}"),
-        ("sip_full_to", f"<sip:{d.req_uri}>;tag={d.to_tag}"),
-        ("sip_reason", f'Q.850;cause={cause_code};text="{cause}"'),
-        ("sip_term_status", str(sip_status)),
-        ("proto_specific_hangup_cause", f"sip:{sip_status}"),
-        ("sip_term_cause", str(cause_code)),
+        ("sip_call_id", d.call_id), ("sip_reply_host", d.callee_host),
+        ("sip_reply_port", str(d.callee_port)), ("sip_network_ip", d.callee_host),
+        ("sip_network_port", str(d.callee_port)), ("sip_hangup_disposition", "recv_refuse"),
+        ("sip_invite_failure_status", str(sip)),
+        ("sip_invite_failure_phrase", SIP_PHRASES.get(sip, "Unknown")),
+        ("sip_reason", f'Q.850;cause={code};text="{cause}"'), ("sip_term_status", str(sip)),
+        ("proto_specific_hangup_cause", f"sip:{sip}"), ("sip_term_cause", str(code)),
     ]
