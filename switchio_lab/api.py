@@ -29,7 +29,12 @@ class AppError(Exception):
 
 
 class Client:
-    """Control one FreeSWITCH (or embedded) node: api/bgapi, originate, and apps."""
+    """Control one FreeSWITCH (or embedded) node: api/bgapi, originate, and apps.
+
+    The connection reconnects by itself (``reconnect=True``); its state callback tells
+    the listener, which re-synchronises its sessions from ``show channels as json`` once
+    reconnected (see :meth:`~switchio_lab.handlers.EventListener.resync`).
+    """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8021, auth: str = "ClueCon", *,
                  call_tracking_header: str = "variable_switchio_call",
@@ -45,6 +50,9 @@ class Client:
             app_id_headers=(f"variable_{app_id_var}", f"variable_sip_h_X-{app_id_var}"))
         self._teardowns: dict[int, Callable[[], Any]] = {}
         self.connection.on_event(self.listener.dispatch)
+        # after a reconnect the listener re-synchronises its sessions with the switch
+        # (``show channels as json``): see EventListener.resync
+        self.connection.on_state(self.listener.on_connection_state)
 
     def __repr__(self) -> str:
         return f"<Client {self.host}:{self.port} apps={list(self.apps)}>"
@@ -83,7 +91,14 @@ class Client:
 
     async def bgapi(self, cmd: str, *, sess_uuid: str | None = None) -> Job:
         """``bgapi <cmd>``: a :class:`~switchio_lab.models.Job` tracked by the listener."""
-        job = Job(await self.connection.bgapi(cmd), sess_uuid)
+        job_uuid = str(uuidlib.uuid4())
+        self.listener.expect_job(job_uuid)  # its result may come with the reply
+        try:
+            conn_job = await self.connection.bgapi(cmd, job_uuid=job_uuid)
+        except BaseException:
+            self.listener.forget_job(job_uuid)
+            raise
+        job = Job(conn_job, sess_uuid)
         self.listener.register_job(job)
         return job
 
@@ -159,8 +174,6 @@ class Client:
         registered.
         """
         del prepend
-        if header is not None:
-            self.listener.app_id_headers.insert(0, header)
         instance = ns() if inspect.isclass(ns) else ns
         if not marks.has_callbacks(instance):
             raise AppError(f"{_name(instance)} has no marked callbacks (@callback, "
@@ -171,12 +184,22 @@ class Client:
             raise AppError(f"an app is already loaded under {app_id!r}; pass replace=True "
                            "(or use reload_app) to swap it")
         teardown = await self._prepost(instance, prepost_kwargs)
-        version, old = self.listener.add_app(app_id, instance, teardown)
-        needed = marks.subscriptions(instance) - set(TRACKING_EVENTS)
-        if needed and self.connection.connected:
-            missing = [n for n in needed if not self.connection._subscribed(n)]
-            if missing:
+        try:
+            # subscribe before the app gets calls, so none of their events is missed
+            needed = marks.subscriptions(instance) - set(TRACKING_EVENTS)
+            missing = sorted(n for n in needed if not self.connection._subscribed(n))
+            if missing and self.connection.connected:
                 await self.connection.subscribe(*missing)
+            if app_id in self.listener.apps and not replace:  # loaded meanwhile
+                raise AppError(f"an app was loaded under {app_id!r} while {_name(instance)} "
+                               "was being set up; pass replace=True to swap it")
+        except BaseException:
+            if teardown is not None:
+                teardown()
+            raise
+        if header is not None and header not in self.listener.app_id_headers:
+            self.listener.app_id_headers.insert(0, header)
+        version, old = self.listener.add_app(app_id, instance, teardown)
         if old is not None:
             log.info("app %s: swapped %s v%d -> %s v%d (%d call(s) stay on the old code)",
                      app_id, old.name, old.version, version.name, version.version, old.calls)
@@ -204,6 +227,9 @@ class Client:
         available = {"client": self, "listener": self.listener, "connection": self.connection}
         try:
             args = prepost_arguments(func, available, kwargs)
+        except TypeError as exc:
+            raise AppError(f"{_name(instance)}.{exc}") from None
+        try:
             result = func(**args)
             if inspect.isawaitable(result):
                 result = await result

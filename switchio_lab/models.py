@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from .connection import ApiError
 from .connection import Job as _ConnectionJob
 from .esl import Event
 
@@ -35,6 +36,10 @@ class SessionEnded(Exception):
 def _event_time(event: Event) -> float:
     stamp = event.get("Event-Date-Timestamp")
     return int(stamp) / 1e6 if stamp and stamp.isdigit() else time.time()
+
+
+async def _nothing() -> None:
+    return None
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:
@@ -59,6 +64,7 @@ class Session:
         self.answered = False
         self.hungup = False
         self.destroyed = False
+        self.lost = False  # gone while the connection was down (see EventListener.resync)
         self.cause: str | None = None
         self.times: dict[str, float | None] = dict.fromkeys(
             ("create", "answer", "req_originate", "originate", "hangup", "destroy"))
@@ -143,7 +149,7 @@ class Session:
                 if not fut.done():
                     fut.set_result(event)
 
-    def _end(self) -> None:
+    def _end(self, why: str | None = None) -> None:
         """The session is gone: fail whoever still waits for one of its events."""
         self.destroyed = True
         waiting, self._waiters = self._waiters, {}
@@ -151,28 +157,43 @@ class Session:
             for fut in futs:
                 if not fut.done():
                     fut.set_exception(SessionEnded(
-                        f"session {self.uuid} ended ({self.cause or 'gone'}) while waiting "
-                        f"for {name}"))
+                        f"session {self.uuid} ended ({why or self.cause or 'gone'}) while "
+                        f"waiting for {name}"))
                     fut.exception()
+
+    def _waiter(self, name: str) -> asyncio.Future[Event]:
+        """A future for the next ``name`` event, registered now (none can slip by)."""
+        fut: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+        if self.destroyed:
+            fut.set_exception(SessionEnded(f"session {self.uuid} has ended; no {name} "
+                                           "will come"))
+            fut.exception()
+            return fut
+        futs = self._waiters.setdefault(name, [])
+        futs.append(fut)
+        fut.add_done_callback(lambda f: f.cancelled() and f in futs and futs.remove(f))
+        self.client.listener.require(name)
+        return fut
 
     def recv(self, name: str, timeout: float | None = DEFAULT_WAIT) -> Awaitable[Event]:
         """Awaitable: the next ``name`` event of this session.
 
-        Raises :class:`SessionEnded` if the session ends first, and
+        The wait starts at the call (an event arriving before the ``await`` is not
+        missed). Raises :class:`SessionEnded` if the session ends first, and
         :class:`asyncio.TimeoutError` after ``timeout`` seconds (None: no limit). A
         connection not subscribed to ``name`` is subscribed first.
         """
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Event] = loop.create_future()
-        if self.destroyed:
-            fut.set_exception(SessionEnded(f"session {self.uuid} has ended; no {name} "
-                                           "will come"))
-            return fut
-        self._waiters.setdefault(name, []).append(fut)
-        self.client.listener.require(name)
+        fut = self._waiter(name)
         if timeout is None:
             return fut
-        return asyncio.wait_for(fut, timeout)
+        return self._wait(fut, name, timeout)
+
+    async def _wait(self, fut: asyncio.Future[Event], name: str, timeout: float) -> Event:
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except asyncio.TimeoutError:
+            raise asyncio.TimeoutError(f"no {name} for session {self.uuid} within "
+                                       f"{timeout:g} s") from None
 
     async def poll(self, events: Iterable[str], timeout: float | None = DEFAULT_WAIT,
                    return_when: str = asyncio.FIRST_COMPLETED
@@ -186,12 +207,16 @@ class Session:
         if not done:
             raise asyncio.TimeoutError(f"none of {names} came for session {self.uuid} "
                                        f"within {timeout} s")
-        return [f.result() for f in done if not f.exception()], [futs[f] for f in pending]
+        received = [f.result() for f in done if not f.exception()]
+        if not received:  # the session ended (SessionEnded) before any came
+            raise next(iter(done)).exception()  # type: ignore[misc]
+        return received, [futs[f] for f in pending]
 
     # -- control -------------------------------------------------------------------------
     def _run(self, label: str, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
-        task.label = f"session {self.uuid}: {label}"  # type: ignore[attr-defined]
+        task.label = (  # type: ignore[attr-defined]
+            f"app {self.appname}: session {self.uuid}: {label}")
         task.add_done_callback(_log_failure)
         return task
 
@@ -209,27 +234,47 @@ class Session:
         return self._run(f"{app} {arg}", self.client.connection.execute(
             app, arg, self.uuid, loops=loops if loops != 1 else None, event_lock=event_lock))
 
-    def answer(self) -> asyncio.Task[Any]:
-        """Answer; awaiting it resumes once CHANNEL_ANSWER arrives."""
-        waiter = None if self.answered else self.recv("CHANNEL_ANSWER")
+    def answer(self, timeout: float | None = DEFAULT_WAIT) -> asyncio.Task[Any]:
+        """Answer; awaiting it resumes once CHANNEL_ANSWER arrives (its event, or None if
+        already answered). Raises :class:`SessionEnded` if the session ends first."""
+        waiter = None if self.answered else self._waiter("CHANNEL_ANSWER")
 
         async def go() -> Any:
-            await self._api(f"uuid_answer {self.uuid}")
-            return await waiter if waiter is not None else None
+            try:
+                await self._api(f"uuid_answer {self.uuid}")
+                if waiter is None:
+                    return None
+                return await self._wait(waiter, "CHANNEL_ANSWER", timeout) if timeout \
+                    else await waiter
+            finally:
+                if waiter is not None:
+                    waiter.cancel()
         return self._run("answer", go())
 
-    def hangup(self, cause: str = "NORMAL_CLEARING") -> asyncio.Task[Any]:
-        """Hang up with ``cause``; awaiting it resumes once the session is gone."""
-        waiter = None if self.hungup else self.recv("CHANNEL_HANGUP")
+    def hangup(self, cause: str = "NORMAL_CLEARING", timeout: float | None = DEFAULT_WAIT
+               ) -> asyncio.Task[Any]:
+        """Hang up with ``cause``; awaiting it resumes once the session is gone (its
+        CHANNEL_DESTROY). A session already hung up is not hung up again."""
+        if self.destroyed:
+            return self._run("hangup", _nothing())
+        waiter = self._waiter("CHANNEL_DESTROY")
+        hungup = self.hungup
 
         async def go() -> Any:
-            await self._api(f"uuid_kill {self.uuid} {cause}")
-            if waiter is not None:
+            try:
+                if not hungup:
+                    try:
+                        await self._api(f"uuid_kill {self.uuid} {cause}")
+                    except ApiError as exc:  # gone meanwhile (its events may lag)?
+                        if not (self.hungup or "No such channel" in str(exc)):
+                            raise
                 try:
-                    return await waiter
+                    return await (self._wait(waiter, "CHANNEL_DESTROY", timeout) if timeout
+                                  else waiter)
                 except SessionEnded:
                     return None
-            return None
+            finally:
+                waiter.cancel()
         return self._run("hangup", go())
 
     def sched_hangup(self, timeout: float, cause: str = "NORMAL_CLEARING") -> asyncio.TimerHandle:

@@ -3,7 +3,8 @@
 Run as a separate process so the client under test has the other core to itself:
 ``python -m bench.support.stream_server PORT`` prints READY and serves forever.
 Handshake as FreeSWITCH: auth/request, ``+OK accepted``, then the ``event`` command's
-reply, then every event frame of the capture as fast as the socket takes them.
+reply, then every event frame of the capture as fast as the socket takes them; later
+commands are ignored, except ``exit`` (``+OK bye``, then the connection is closed).
 """
 
 from __future__ import annotations
@@ -44,8 +45,9 @@ def serve(port: int) -> None:
             conn.sendall(b"Content-Type: command/reply\n"
                          b"Reply-Text: +OK event listener enabled plain\n\n")
             conn.sendall(payload)
-            while conn.recv(65536):  # until the client hangs up
-                pass
+            while not _read_command(conn, buf).startswith(b"exit"):  # until the client
+                pass  # hangs up, or says exit (answered, so that its close() is quick)
+            conn.sendall(b"Content-Type: command/reply\nReply-Text: +OK bye\n\n")
         except OSError:
             pass
         finally:
