@@ -7,11 +7,15 @@ The seed's app API at top level: ``import switchio_lab as switchio`` then
 __version__ = "0.1.0"
 
 from .api import AppError, Client, get_client
+from .apps import AppManager
 from .handlers import EventListener
 from .marks import callback, coroutine, event_callback, handler
 from .models import Call, Job, Session, SessionEnded
+from .pool import NodePool, PoolError
+from .service import Service
 
 __all__ = [
-    "AppError", "Call", "Client", "EventListener", "Job", "Session", "SessionEnded",
-    "__version__", "callback", "coroutine", "event_callback", "get_client", "handler",
+    "AppError", "AppManager", "Call", "Client", "EventListener", "Job", "NodePool",
+    "PoolError", "Service", "Session", "SessionEnded", "__version__", "callback", "coroutine",
+    "event_callback", "get_client", "handler",
 ]
