@@ -438,6 +438,11 @@ class EventListener:
                     self.lost_jobs += 1
         elif state == "reconnected":
             self.resync_task = self._spawn(self.resync())
+        elif state == "closed":  # for good: nothing more will come for any session
+            for sess in list(self.sessions.values()):
+                sess.lost = True
+                self._forget(sess, "lost: the connection closed")
+            self._finish_versions()
 
     async def resync(self) -> dict[str, list[str]]:
         """Re-synchronise the tracked sessions with the switch (after a reconnect).

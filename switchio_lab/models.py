@@ -141,7 +141,7 @@ class Session:
     def update(self, event: Event) -> None:
         """Add an event (the listener calls this) and wake those waiting for it."""
         self.events.append(event)
-        if len(self.events) > 256:
+        if len(self.events) > 64:  # the latest events carry every header; bound memory
             self.events.popleft()
         waiters = self._waiters.pop(event.name, None)
         if waiters:

@@ -140,3 +140,29 @@ async def test_control_from_plain_callbacks_works_and_errors_are_logged(
     for record in caplog.records:
         assert callee.uuid in record.getMessage() and "app ff" in record.getMessage()
     await client.hupall()
+
+
+async def test_waiters_fail_when_the_connection_closes_for_good(sim_node, connect) -> None:
+    """With reconnect off, a closed connection ends every tracked session's waits."""
+    import asyncio
+
+    import pytest
+
+    import switchio_lab as switchio
+
+    client = switchio.Client(sim_node.host, sim_node.esl_port, reconnect=False)
+    await client.connect()
+    job = await client.originate(f"lost@{sim_node.sip_address()}")
+    for _ in range(200):
+        if job.session is not None:
+            break
+        await asyncio.sleep(0.01)
+    sess = job.session
+    assert sess is not None
+    waiting = asyncio.ensure_future(sess.recv("CHANNEL_ANSWER", timeout=30))
+    await asyncio.sleep(0.05)
+    for listener in list(sim_node.listeners):
+        listener.transport.abort()
+    with pytest.raises(switchio.SessionEnded, match="connection closed"):
+        await asyncio.wait_for(waiting, 3)
+    assert sess.lost and client.listener.count_sessions() == 0
