@@ -79,12 +79,145 @@ def _sim(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- serve ----------------------------------------------------------------------------------
+def load_app_spec(spec: str) -> list[tuple[str, object]]:
+    """``path.py:Name``, ``package.module:Name`` or ``path.py`` (every app in it) ->
+    ``[(name, app)]``; raises SystemExit with a clear message when it cannot."""
+    import importlib
+    import importlib.util
+    from pathlib import Path
+
+    from .marks import has_callbacks
+
+    target, _, attr = spec.partition(":")
+    if target.endswith(".py") or "/" in target:
+        path = Path(target)
+        if not path.is_file():
+            raise SystemExit(f"--app {spec}: no such file {path}")
+        mod_spec = importlib.util.spec_from_file_location(path.stem, path)
+        if mod_spec is None or mod_spec.loader is None:
+            raise SystemExit(f"--app {spec}: cannot import {path}")
+        module = importlib.util.module_from_spec(mod_spec)
+        try:
+            mod_spec.loader.exec_module(module)
+        except Exception as exc:
+            raise SystemExit(f"--app {spec}: importing {path} failed: {exc!r}") from None
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ImportError as exc:
+            raise SystemExit(f"--app {spec}: {exc}") from None
+    if attr:
+        if not hasattr(module, attr):
+            raise SystemExit(f"--app {spec}: {target} has no {attr!r}")
+        obj = getattr(module, attr)
+        if not has_callbacks(obj):
+            raise SystemExit(f"--app {spec}: {attr} has no marked callbacks; not an app")
+        return [(attr, obj)]
+    found = [(name, obj) for name, obj in vars(module).items()
+             if isinstance(obj, type) and obj.__module__ == module.__name__ and has_callbacks(obj)]
+    if not found:
+        raise SystemExit(f"--app {spec}: no app (a class with marked callbacks) in {target}")
+    return found
+
+
+def _serve_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve", help="run apps as a service on FreeSWITCH hosts",
+        description="Connect to each HOST[:PORT] Event Socket, load the apps on every node and "
+                    "run until interrupted.")
+    p.add_argument("hosts", nargs="+", metavar="HOST", help="host or host:port (ESL, 8021)")
+    p.add_argument("--app", action="append", required=True, metavar="FILE.py[:NAME]",
+                   help="an app to load: path.py:Class, module:Class, or path.py (all apps); "
+                        "repeatable")
+    p.add_argument("--id", dest="app_id", default=None,
+                   help="app id for a single --app (default: 'default' for the first app, "
+                        "then the class name)")
+    p.add_argument("--password", default="ClueCon", help="Event Socket password")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(func=_serve)
+
+
+async def _run_serve(args: argparse.Namespace) -> None:
+    from .api import AppError
+    from .connection import ConnectError
+    from .service import Service
+
+    apps = [app for spec in args.app for app in load_app_spec(spec)]
+    service = Service(args.hosts, auth=args.password, reconnect=True)
+    try:
+        await service.run()
+    except (ConnectError, OSError) as exc:
+        raise SystemExit(f"switchio-lab serve: {exc}") from None
+    except Exception as exc:  # PoolError wraps per-node failures
+        raise SystemExit(f"switchio-lab serve: {exc}") from None
+    try:
+        for i, (name, app) in enumerate(apps):
+            app_id = args.app_id if (args.app_id and len(apps) == 1) else (
+                "default" if i == 0 else name)
+            try:
+                await service.apps.load_app(app, app_id)
+            except AppError as exc:
+                raise SystemExit(f"switchio-lab serve: {exc}") from None
+            print(f"loaded {name} as {app_id!r} on {', '.join(service.pool.names)}", flush=True)
+        print("serving; Ctrl-C to stop", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except NotImplementedError:  # pragma: no cover - non-Unix
+                pass
+        await stop.wait()
+    finally:
+        await service.stop()
+
+
+def _serve(args: argparse.Namespace) -> int:
+    asyncio.run(_run_serve(args))
+    return 0
+
+
+# -- lab ----------------------------------------------------------------------------------------
+def _lab_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("lab", help="start JupyterLab on the notebooks",
+                       description="Start JupyterLab on ./notebooks (or the given directory), "
+                                   "bound to 127.0.0.1 unless --ip says otherwise.")
+    p.add_argument("directory", nargs="?", default=None)
+    p.add_argument("--ip", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=None)
+    p.add_argument("extra", nargs=argparse.REMAINDER, help="passed on to jupyter lab")
+    p.set_defaults(func=_lab)
+
+
+def _lab(args: argparse.Namespace) -> int:
+    import os
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    jupyter = shutil.which("jupyter") or str(Path(sys.executable).with_name("jupyter"))
+    if not Path(jupyter).exists():
+        raise SystemExit("switchio-lab lab: JupyterLab is not installed; "
+                         "pip install 'switchio-lab[lab]' (or run 'make lab')")
+    directory = Path(args.directory or ("notebooks" if Path("notebooks").is_dir() else "."))
+    cmd = [jupyter, "lab", f"--ServerApp.root_dir={directory}", f"--ip={args.ip}"]
+    if args.port:
+        cmd.append(f"--port={args.port}")
+    if hasattr(os, "getuid") and os.getuid() == 0:
+        cmd.append("--allow-root")
+    cmd += [a for a in args.extra if a != "--"]
+    return subprocess.call(cmd)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="switchio-lab",
                                      description="An interactive FreeSWITCH telephony lab.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     _sim_parser(sub)
+    _serve_parser(sub)
+    _lab_parser(sub)
     return parser
 
 
