@@ -99,7 +99,7 @@ else
 	done
 endif
 
-docs: $(STAMP_DOCS)
+docs: $(STAMP_DEV) $(STAMP_DOCS)  # autodoc imports the lab extras (pandas, bokeh)
 	$(VENV)/bin/sphinx-build $(SPHINXOPTS) -b html docs docs/_build/html
 	@echo ">>> docs built: docs/_build/html/index.html"
 

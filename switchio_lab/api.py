@@ -18,7 +18,7 @@ from typing import Any
 from . import marks
 from .connection import InboundClient, is_error
 from .connection.errors import ApiError
-from .handlers import TRACKING_EVENTS, EventListener, prepost_arguments
+from .handlers import TRACKING_EVENTS, EventListener, event_words, prepost_arguments
 from .models import Job
 
 log = logging.getLogger("switchio_lab")
@@ -62,7 +62,7 @@ class Client:
         """Connect, authenticate and subscribe to what the listener and apps need."""
         if not self.connection.connected:
             await self.connection.connect()
-        await self.connection.subscribe(*sorted(self.listener.events_needed()))
+        await self.connection.subscribe(*event_words(sorted(self.listener.events_needed())))
         return self
 
     async def disconnect(self) -> None:
@@ -164,8 +164,12 @@ class Client:
 
     async def load_app(self, ns: Any, on_value: str | None = None, header: str | None = None,
                        prepend: bool = False, *, replace: bool = False,
+                       app_id: str | None = None, observe: bool = False,
                        **prepost_kwargs: Any) -> str:
         """Load app ``ns`` (a class is instantiated) under ``on_value`` (its id).
+
+        With ``observe=True`` the app is an observer (a measurer such as the CDR): it is
+        never chosen by app id and sees the events of every session instead.
 
         The id defaults to ``default`` for the first app, else the app's name. Loading
         under an id that is in use raises unless ``replace=True`` (a hot-swap: see
@@ -173,6 +177,10 @@ class Client:
         (``client``, ``listener``) and ``prepost_kwargs``; if it fails nothing is
         registered.
         """
+        if app_id is not None:  # switchio's Service examples spell the id app_id=
+            if on_value is not None and on_value != app_id:
+                raise TypeError("give the app id once: on_value or app_id")
+            on_value = app_id
         del prepend
         instance = ns() if inspect.isclass(ns) else ns
         if not marks.has_callbacks(instance):
@@ -189,7 +197,7 @@ class Client:
             needed = marks.subscriptions(instance) - set(TRACKING_EVENTS)
             missing = sorted(n for n in needed if not self.connection._subscribed(n))
             if missing and self.connection.connected:
-                await self.connection.subscribe(*missing)
+                await self.connection.subscribe(*event_words(missing))
             if app_id in self.listener.apps and not replace:  # loaded meanwhile
                 raise AppError(f"an app was loaded under {app_id!r} while {_name(instance)} "
                                "was being set up; pass replace=True to swap it")
@@ -199,7 +207,7 @@ class Client:
             raise
         if header is not None and header not in self.listener.app_id_headers:
             self.listener.app_id_headers.insert(0, header)
-        version, old = self.listener.add_app(app_id, instance, teardown)
+        version, old = self.listener.add_app(app_id, instance, teardown, observe=observe)
         if old is not None:
             log.info("app %s: swapped %s v%d -> %s v%d (%d call(s) stay on the old code)",
                      app_id, old.name, old.version, version.name, version.version, old.calls)
@@ -233,6 +241,8 @@ class Client:
             result = func(**args)
             if inspect.isawaitable(result):
                 result = await result
+        except AppError:  # the app's own words on why it cannot load: pass them on as such
+            raise
         except Exception as exc:
             raise AppError(f"prepost of {_name(instance)} failed: {exc!r}") from exc
         if inspect.isgenerator(result):
@@ -240,6 +250,8 @@ class Client:
                 next(result)
             except StopIteration:
                 return None
+            except AppError:
+                raise
             except Exception as exc:
                 raise AppError(f"prepost of {_name(instance)} failed: {exc!r}") from exc
 

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from . import marks
 from .connection import ESLError, is_error
 from .esl import Event
-from .models import DEFAULT_WAIT, Call, Job, Session, SessionEnded
+from .models import DEFAULT_WAIT, Call, Job, Session, SessionEnded, event_key
 
 if TYPE_CHECKING:
     from .api import Client
@@ -63,6 +63,7 @@ class AppVersion:
     teardown: Callable[[], Any] | None = None
     calls: int = 0  # calls bound to this version still up
     retired: bool = False
+    observer: bool = False
     events_seen: int = 0
 
     @property
@@ -94,6 +95,7 @@ class EventListener:
         self.calls: dict[str, Call] = {}
         self.bg_jobs: dict[str, Job] = {}
         self.apps: dict[str, AppVersion] = {}
+        self.observers: tuple[AppVersion, ...] = ()  # apps that see every session
         self.failed_jobs: Counter[str] = Counter()
         self.hangup_causes: Counter[str] = Counter()
         self.total_answered_sessions = 0
@@ -153,7 +155,7 @@ class EventListener:
 
         async def subscribe() -> None:
             try:
-                await conn.subscribe(name)
+                await conn.subscribe(*event_words([name]))
             except ESLError as exc:
                 log.warning("listener: could not subscribe to %s: %s", name, exc)
             finally:
@@ -167,11 +169,16 @@ class EventListener:
         return task
 
     # -- apps ----------------------------------------------------------------------------
-    def add_app(self, app_id: str, ns: Any, teardown: Callable[[], Any] | None = None
-                ) -> tuple[AppVersion, AppVersion | None]:
-        """Register ``ns`` under ``app_id``; returns (new version, the one it replaced)."""
+    def add_app(self, app_id: str, ns: Any, teardown: Callable[[], Any] | None = None,
+                observe: bool = False) -> tuple[AppVersion, AppVersion | None]:
+        """Register ``ns`` under ``app_id``; returns (new version, the one it replaced).
+
+        An *observer* (``observe=True``, e.g. the CDR) is never chosen by app id: it sees
+        the events of every session, after the session's own app.
+        """
         self._versions += 1
         version = AppVersion(app_id, ns, self._versions, teardown=teardown)
+        version.observer = observe
         for ev, kind, func in marks.get_callbacks(ns):
             if kind == "handler":
                 version.handlers.setdefault(ev, []).append(func)
@@ -179,6 +186,7 @@ class EventListener:
                 version.callbacks.setdefault(ev, []).append((kind, func))
         old = self.apps.get(app_id)
         self.apps[app_id] = version  # swapped between two events: dispatch is synchronous
+        self.observers = tuple(v for v in self.apps.values() if v.observer)
         if old is not None:
             old.retired = True
             old.finish_if_idle()
@@ -186,6 +194,7 @@ class EventListener:
 
     def remove_app(self, app_id: str) -> AppVersion | None:
         version = self.apps.pop(app_id, None)
+        self.observers = tuple(v for v in self.apps.values() if v.observer)
         if version is not None:
             version.retired = True
             version.finish_if_idle()
@@ -198,9 +207,10 @@ class EventListener:
             return None
         for header in self.app_id_headers:
             app_id = event.get(header)
-            if app_id is not None and app_id in apps:
+            if app_id is not None and app_id in apps and not apps[app_id].observer:
                 return apps[app_id]
-        return apps.get("default")
+        default = apps.get("default")
+        return default if default is not None and not default.observer else None
 
     # -- dispatch -------------------------------------------------------------------------
     def dispatch(self, event: Event) -> None:
@@ -210,7 +220,7 @@ class EventListener:
         (jobs, events of untracked channels) to the current app their headers name.
         """
         self.events_seen += 1
-        name = event.name
+        name = event_key(event)
         model: Any = None
         handlers = self._handlers.get(name)
         if handlers is not None:
@@ -232,6 +242,9 @@ class EventListener:
         version = model.app if isinstance(model, Session) else self.app_for(event)
         if version is not None:
             self._to_app(version, name, event, model)
+        for observer in self.observers:
+            if observer is not version:
+                self._to_app(observer, name, event, model)
         if self._finishing:
             self._finish_versions()
 
@@ -540,6 +553,16 @@ def _mark(sess: Session, listener: EventListener, callstate: str | None,
         listener.total_answered_sessions += 1
     if callstate == "HANGUP" or state in ("CS_HANGUP", "CS_REPORTING", "CS_DESTROY"):
         sess.hungup = True
+
+
+def event_words(names: Iterable[str]) -> list[str]:
+    """Event names as ``event plain ...`` takes them: CUSTOM subclasses (``x::y``) last,
+    after ``CUSTOM`` (FreeSWITCH reads every word after it as a subclass)."""
+    names = list(names)
+    subclasses = [n for n in names if "::" in n]
+    if not subclasses:
+        return names
+    return [n for n in names if "::" not in n and n != "CUSTOM"] + ["CUSTOM", *subclasses]
 
 
 def _with_xheader(header: str) -> list[str]:

@@ -33,6 +33,13 @@ class SessionEnded(Exception):
     """A session hung up while something waited for one of its events."""
 
 
+def event_key(event: Event) -> str:
+    """The name apps know an event by: its ``Event-Name``, or for a CUSTOM event its
+    ``Event-Subclass`` (``@callback("mod_bert::lost_sync")``, as in switchio)."""
+    name = event.name
+    return (event.subclass or name) if name == "CUSTOM" else name
+
+
 def _event_time(event: Event) -> float:
     stamp = event.get("Event-Date-Timestamp")
     return int(stamp) / 1e6 if stamp and stamp.isdigit() else time.time()
@@ -49,6 +56,11 @@ def _log_failure(task: asyncio.Task[Any]) -> None:
     if exc is not None:
         log.error("%s failed: %s", getattr(task, "label", task.get_name()), exc,
                   exc_info=exc)
+
+
+class _SessionLog(logging.LoggerAdapter):
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        return f"session {self.extra['uuid']}: {msg}", kwargs  # type: ignore[index]
 
 
 class Session:
@@ -111,6 +123,11 @@ class Session:
         return self.client.host
 
     @property
+    def log(self) -> logging.LoggerAdapter:
+        """A logger for app code (``sess.log.info(...)``); its lines name this session."""
+        return _SessionLog(log, {"uuid": self.uuid})
+
+    @property
     def time(self) -> float:
         """Time of the latest event."""
         return _event_time(self.events[-1])
@@ -143,7 +160,7 @@ class Session:
         self.events.append(event)
         if len(self.events) > 64:  # the latest events carry every header; bound memory
             self.events.popleft()
-        waiters = self._waiters.pop(event.name, None)
+        waiters = self._waiters.pop(event_key(event), None)
         if waiters:
             for fut in waiters:
                 if not fut.done():
@@ -353,7 +370,7 @@ class Session:
 
     def send_dtmf(self, sequence: str, duration: str | int = "w") -> asyncio.Task[str]:
         return self._run("send_dtmf", self.client.api(
-            f"uuid_send_dtmf {self.uuid} {sequence} @{duration}"))
+            f"uuid_send_dtmf {self.uuid} {sequence}@{duration}"))
 
     def sched_dtmf(self, delay: float, sequence: str, tone_duration: int | None = None
                    ) -> asyncio.TimerHandle:

@@ -117,8 +117,8 @@ class AppManager:
 
     # -- loading ------------------------------------------------------------------------
     async def load_app(self, ns: Any, on_value: str | None = None, header: str | None = None,
-                       prepend: bool = False, replace: bool = False, **prepost_kwargs: Any
-                       ) -> str:
+                       prepend: bool = False, replace: bool = False,
+                       app_id: str | None = None, **prepost_kwargs: Any) -> str:
         """Load ``ns`` on every node under one app id (returned).
 
         ``ns`` is an app class (each node gets its own instance), an instance or module
@@ -129,6 +129,10 @@ class AppManager:
         the app is unloaded from the nodes it went on (for a swap, those nodes get back
         the app that was loaded under the id) and :class:`AppError` names the node.
         """
+        if app_id is not None:  # switchio's Service examples spell the id app_id=
+            if on_value is not None and on_value != app_id:
+                raise TypeError("give the app id once: on_value or app_id")
+            on_value = app_id
         if isinstance(ns, str):
             found = get(ns)
             if found is None:
@@ -205,4 +209,8 @@ class AppManager:
             await client.unload_app(app_id)
 
 
-__all__ = ["AppManager", "app", "get", "register", "registry"]
+__all__ = ["AppManager", "Originator", "app", "get", "get_originator", "register", "registry"]
+
+# The built-in apps register themselves on import: get("TonePlay"), load_app("Router").
+from . import bert, blockers, dtmf, measure, players, routers  # noqa: E402, F401
+from .call_gen import Originator, get_originator  # noqa: E402

@@ -175,6 +175,16 @@ async def _global_setvar(api: Api, args: str) -> str:
     return T.OK
 
 
+#: the FreeSWITCH modules whose behaviour the embedded switch models
+MODULES = frozenset({"mod_commands", "mod_dptools", "mod_event_socket", "mod_sofia",
+                     "mod_loopback", "mod_tone_stream", "mod_sndfile", "mod_dialplan_xml"})
+
+
+@command("module_exists")
+async def _module_exists(api: Api, args: str) -> str:
+    return "true" if args.strip() in MODULES else "false"
+
+
 @command("reloadxml")
 async def _reloadxml(api: Api, args: str) -> str:
     return T.reloadxml()

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import tempfile
 import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .config import NodeConfig
@@ -98,7 +100,22 @@ class Node:
             "local_ip_v4": self.config.address,
             "core_uuid": self.config.core_uuid,
         }
+        self._directory_globals()
         self.running = False
+
+    def _directory_globals(self) -> None:
+        """FreeSWITCH's directory globals (``global_getvar recordings_dir``, ``sounds_dir``,
+        ``sound_prefix``) from ``config.record_dir`` / ``config.sound_dir``; unset ones
+        default to this node's own temporary directories (made when first written to),
+        where relative recording and sound paths then resolve."""
+        base = Path(tempfile.gettempdir()) / "switchio-lab" / self.config.core_uuid
+        if self.config.record_dir is None:
+            self.config.record_dir = str(base / "recordings")
+        if self.config.sound_dir is None:
+            self.config.sound_dir = str(base / "sounds")
+        self.variables.update(recordings_dir=self.config.record_dir,
+                              sounds_dir=self.config.sound_dir,
+                              sound_prefix=self.config.sound_dir)
 
     # -- lifecycle -------------------------------------------------------------------
     @property
@@ -114,6 +131,7 @@ class Node:
 
     async def start(self) -> Node:
         """Open the Event Socket (``esl_port`` 0 picks a free port) and start heartbeats."""
+        from . import media  # noqa: F401  (numpy's import would otherwise stall the first hangup)
         from .listener import Listener
 
         loop = asyncio.get_running_loop()
