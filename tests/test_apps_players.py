@@ -1,0 +1,205 @@
+"""The player apps end to end on two embedded nodes: TonePlay and PlayRec.
+
+What is played is checked in what is recorded: WAV files read back and their spectra
+peaking at the tone's (or the clip's) frequencies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import switchio_lab as switchio
+from switchio_lab import apps
+from switchio_lab.apps import AppManager
+from switchio_lab.apps.players import CLIP_TONES, PlayRec, RecInfo, TonePlay, default_clip
+from switchio_lab.pool import NodePool
+from switchio_lab.sim import Cluster
+from switchio_lab.sim.media import read_wav
+
+
+async def until(pred, timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not pred():
+        if loop.time() > end:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+def peaks(samples: np.ndarray, rate: int, n: int = 1) -> list[float]:
+    """The ``n`` strongest frequencies (Hz) of ``samples``, strongest first, at least
+    50 Hz apart."""
+    x = samples.astype(float)
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    freqs = np.fft.rfftfreq(len(x), 1 / rate)
+    found: list[float] = []
+    for i in np.argsort(spectrum)[::-1]:
+        if all(abs(freqs[i] - f) > 50 for f in found):
+            found.append(float(freqs[i]))
+        if len(found) == n:
+            break
+    return found
+
+
+def loud(samples: np.ndarray) -> np.ndarray:
+    """The stretch of ``samples`` with sound in it (from first to last non-silent)."""
+    idx = np.flatnonzero(np.abs(samples) > 200)
+    assert idx.size, "the recording is silent"
+    return samples[idx[0]: idx[-1] + 1]
+
+
+@pytest.fixture
+async def clients(sim_cluster: Cluster):
+    made = []
+    for node in sim_cluster:
+        made.append(await switchio.Client(node.host, node.esl_port, reconnect=False).connect())
+    yield made
+    for client in made:
+        await client.disconnect()
+
+
+def test_builtin_players_are_registered() -> None:
+    assert apps.get("TonePlay") is TonePlay and apps.get("PlayRec") is PlayRec
+
+
+async def test_toneplay_tone_reaches_the_callee_and_comes_back(clients, sim_cluster,
+                                                               tmp_path: Path) -> None:
+    c1, c2 = clients
+    await c1.load_app(TonePlay, on_value="tone")
+    await c2.load_app(TonePlay, on_value="tone")
+    await c1.connection.subscribe("PLAYBACK_START")  # TonePlay itself needs no such events
+    job = await c1.originate(f"tone@{sim_cluster[1].sip_address()}", app_id="tone")
+    assert (await job.wait(5)).startswith("+OK")
+    await until(lambda: len(c2.listener.sessions) == 1)
+    callee = next(iter(c2.listener.sessions.values()))
+    caller = c1.listener.sessions[job.sess_uuid]
+    assert callee.call.uuid == caller.call.uuid  # one call, tagged across the two nodes
+    await until(lambda: caller.get("Playback-File-Path") is not None
+                and sim_cluster[1].channels[callee.uuid].current_app == "echo")
+    assert caller["Playback-File-Path"] == "tone_stream://%(251,0,1004);loops=-1"
+    # what the callee hears and sends back: the 1004 Hz tone (recorded on its switch)
+    path = tmp_path / "callee.wav"
+    stopped = callee.recv("RECORD_STOP")
+    await c2.cmd(f"uuid_record {callee.uuid} start {path}")
+    await asyncio.sleep(0.4)
+    await c2.cmd(f"uuid_record {callee.uuid} stop {path}")
+    await stopped
+    samples, rate = read_wav(path)
+    assert rate == 8000 and len(samples) >= 0.35 * rate
+    assert abs(peaks(loud(samples), rate)[0] - 1004) < 5
+    await c1.hupall()
+    await until(lambda: not c1.listener.sessions and not c2.listener.sessions)
+    assert caller.cause == callee.cause == "MANAGER_REQUEST" and callee.answered
+
+
+async def test_playrec_records_both_legs_once_per_period(clients, sim_cluster) -> None:
+    """A node calling itself: both legs on one node, one PlayRec instance per node."""
+    c1, _ = clients
+    got: list[RecInfo] = []
+    await c1.load_app(PlayRec, on_value="playrec", callback=got.append, rec_period=60,
+                      tail=0.1)
+    node = sim_cluster[0]
+    rec_dir = Path(await c1.cmd("global_getvar recordings_dir"))
+    try:
+        jobs = [await c1.originate(f"rec{i}@{node.sip_address()}", app_id="playrec")
+                for i in range(3)]
+        for job in jobs:
+            assert (await job.wait(5)).startswith("+OK")
+        await until(lambda: not c1.listener.sessions)  # every call played, then hung up
+        app = c1.apps["playrec"]
+        assert got == app.recordings and len(got) == 1  # the first call, not the next two
+        info = got[0]
+        assert info.host == node.host == "127.0.0.1"
+        assert Path(info.caller_file) == rec_dir / f"caller_{jobs[0].sess_uuid}.wav"
+        assert Path(info.callee_file).parent == rec_dir
+        assert sorted(p.name for p in rec_dir.iterdir()) == sorted(
+            Path(f).name for f in (info.caller_file, info.callee_file))
+        for path in (info.caller_file, info.callee_file):
+            samples, rate = read_wav(path)
+            sound = loud(samples)
+            assert len(sound) == pytest.approx(rate * 1.0, abs=rate * 0.05)  # the 1 s clip
+            assert sorted(peaks(sound, rate, 2)) == pytest.approx(sorted(CLIP_TONES), abs=5)
+        assert c1.listener.hangup_causes["NORMAL_CLEARING"] == 6
+    finally:
+        shutil.rmtree(rec_dir.parent, ignore_errors=True)  # the node's temporary directory
+
+
+async def test_playrec_across_two_nodes_with_one_shared_instance(sim_cluster, tmp_path: Path
+                                                                 ) -> None:
+    """Caller on node 1, callee on node 2: one instance serves both (via AppManager)."""
+    pool = await NodePool(switchio.Client(n.host, n.esl_port, reconnect=False)
+                          for n in sim_cluster).connect()
+    try:
+        got: list[RecInfo] = []
+        playrec = PlayRec()
+        app_id = await AppManager(pool).load_app(playrec, "pr", callback=got.append,
+                                                 rec_period=0, iterations=2, tail=0.1,
+                                                 rec_dir=str(tmp_path))
+        job = await pool[0].originate(f"far@{sim_cluster[1].sip_address()}", app_id=app_id)
+        assert (await job.wait(5)).startswith("+OK")
+        await until(lambda: got and not pool[0].listener.sessions
+                    and not pool[1].listener.sessions)
+        caller_file, callee_file = Path(got[0].caller_file), Path(got[0].callee_file)
+        assert got[0].host == "127.0.0.1" and caller_file.parent == tmp_path
+        assert caller_file.name == f"caller_{job.sess_uuid}.wav"
+        assert callee_file.name.startswith("callee_") and job.sess_uuid not in callee_file.name
+        for path in (caller_file, callee_file):
+            samples, rate = read_wav(path)
+            sound = loud(samples)
+            assert len(sound) == pytest.approx(2 * rate, abs=rate * 0.1)  # played twice
+            for half in (sound[: rate], sound[-rate:]):
+                assert sorted(peaks(half, rate, 2)) == pytest.approx(sorted(CLIP_TONES), abs=5)
+    finally:
+        await pool.disconnect()
+
+
+async def test_playrec_plays_until_hung_up_with_infinite_iterations(clients, sim_cluster,
+                                                                    tmp_path: Path) -> None:
+    c1, c2 = clients
+    playrec = PlayRec()
+    for client in clients:
+        await client.load_app(playrec, on_value="pr", rec_period=3600, rec_dir=str(tmp_path))
+    playrec.__setduration__(math.inf)
+    assert playrec.iterations == math.inf
+    job = await c1.originate(f"loop@{sim_cluster[1].sip_address()}", app_id="pr")
+    assert (await job.wait(5)).startswith("+OK")
+    caller = c1.listener.sessions[job.sess_uuid]
+    await until(lambda: caller.get("Playback-File-Path") == playrec.clip)
+    # the 1 s clip played once and starts again, with no hangup
+    await until(lambda: [e.name for e in caller.events].count("PLAYBACK_START") == 2)
+    assert not caller.hungup and len(playrec.recordings) == 0
+    await caller.hangup()
+    await until(lambda: not c2.listener.sessions)
+    # the call was recorded (the first of its period), the files closed by the hangup
+    assert sorted(p.name[:6] for p in tmp_path.iterdir()) == ["callee", "caller"]
+    playrec.__setduration__(3.5)
+    assert (playrec.iterations, playrec.tail) == (3, 1.0)
+
+
+async def test_playrec_gives_up_on_a_clip_the_switch_cannot_play(clients, sim_cluster, caplog,
+                                                                 tmp_path: Path) -> None:
+    c1, _ = clients
+    playrec = PlayRec()
+    playrec.play_start_wait = 0.3
+    await c1.load_app(playrec, on_value="pr", clip="/no/such/clip.wav", rec_period=3600,
+                      rec_dir=str(tmp_path))
+    job = await c1.originate(f"x@{sim_cluster[0].sip_address()}", app_id="pr")
+    assert (await job.wait(5)).startswith("+OK")
+    await until(lambda: not c1.listener.sessions, timeout=8)
+    assert "cannot play /no/such/clip.wav" in caplog.text
+
+
+def test_default_clip_is_deterministic(tmp_path: Path) -> None:
+    a = default_clip(tmp_path / "a")
+    b = default_clip(tmp_path / "b")
+    assert a.read_bytes() == b.read_bytes() and a.name == b.name
+    assert default_clip(tmp_path / "a") == a  # written once
+    samples, rate = read_wav(a)
+    assert rate == 8000 and len(samples) == 8000
+    assert sorted(peaks(samples, rate, 2)) == pytest.approx(sorted(CLIP_TONES), abs=2)
