@@ -17,5 +17,13 @@ from .service import Service
 __all__ = [
     "AppError", "AppManager", "Call", "Client", "EventListener", "Job", "NodePool",
     "PoolError", "Service", "Session", "SessionEnded", "__version__", "callback", "coroutine",
-    "event_callback", "get_client", "handler",
+    "event_callback", "get_client", "handler", "load_ipython_extension",
 ]
+
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext switchio_lab``: the ``%%app``, ``%esl`` and ``%lab`` magics
+    (see :mod:`switchio_lab.lab.magics`)."""
+    from .lab.magics import load_ipython_extension as load
+
+    load(ipython)

@@ -46,6 +46,7 @@ log = logging.getLogger("switchio_lab.connection")
 EventCallback = Callable[[Event], Any]
 FrameCallback = Callable[[Frame], Any]
 StateCallback = Callable[[str, "Connection"], Any]
+CommandCallback = Callable[[bytes, "Frame | None"], Any]
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_QUEUE = 100_000  # FreeSWITCH's own per-listener queue
@@ -172,10 +173,11 @@ class Connection:
         self.stats = Stats()
         self._wire: _Wire | None = None
         self._parser = Parser()
-        self._replies: deque[tuple[str, asyncio.Future[Frame]]] = deque()
+        self._replies: deque[tuple[bytes, asyncio.Future[Frame]]] = deque()
         self._jobs: dict[str, Job] = {}
         self._callbacks: list[tuple[frozenset[str] | None, EventCallback]] = []
         self._frame_callbacks: list[FrameCallback] = []
+        self._command_callbacks: list[CommandCallback] = []
         self._state_callbacks: list[StateCallback] = []
         self._streams: set[EventStream] = set()
         self._auth_waiter: asyncio.Future[Frame] | None = None
@@ -248,11 +250,13 @@ class Connection:
             return
         if ctype == COMMAND_REPLY or ctype == API_RESPONSE:
             if self._replies:
-                label, fut = self._replies.popleft()
+                data, fut = self._replies.popleft()
+                if self._command_callbacks:
+                    self._observe(data, frame)
                 if not fut.done():
                     fut.set_result(frame)
                 else:  # a timed-out (or cancelled) command's slot absorbs its late reply
-                    log.info("%s: late reply to %r dropped: %r", self, label, frame)
+                    log.info("%s: late reply to %r dropped: %r", self, _label(data), frame)
             else:
                 log.warning("%s: reply with no command waiting: %r", self, frame)
         elif ctype == AUTH_REQUEST:
@@ -313,10 +317,10 @@ class Connection:
         reason = self._loss_reason(exc)
         lost = ConnectionLost(f"{self}: connection lost ({reason})")
         while self._replies:
-            cmd, fut = self._replies.popleft()
+            data, fut = self._replies.popleft()
             if not fut.done():
                 fut.set_exception(ConnectionLost(f"{self}: connection lost ({reason}) before "
-                                                 f"the reply to {cmd!r}"))
+                                                 f"the reply to {_label(data)!r}"))
         for job in self._jobs.values():
             job._fail(ConnectionLost(f"{self}: connection lost ({reason}) before the result of "
                                      f"job {job.uuid} ({job.command!r})"))
@@ -354,14 +358,34 @@ class Connection:
         if wire is None or wire.transport is None:
             raise NotConnected(f"{self}: not connected")
         fut: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
-        label = _label(data)
-        self._replies.append((label, fut))
+        if self._command_callbacks:
+            self._observe(data, None)
+        self._replies.append((data, fut))
         wire.transport.write(data)
         self.stats.commands_out += 1
         try:
             return await asyncio.wait_for(fut, timeout)
         except asyncio.TimeoutError:
-            raise CommandTimeout(f"{self}: no reply to {label!r} within {timeout:g} s") from None
+            raise CommandTimeout(f"{self}: no reply to {_label(data)!r} within {timeout:g} s"
+                                 ) from None
+
+    def on_command(self, callback: CommandCallback) -> CommandCallback:
+        """Call ``callback(data, None)`` with each command just before it is written, and
+        ``callback(data, reply)`` when its reply frame arrives (in wire order, before the
+        frame callbacks see it). ``data`` is the serialized command (an ``auth`` password
+        is masked). Callbacks run inline: keep them quick."""
+        self._command_callbacks.append(callback)
+        return callback
+
+    def _observe(self, data: bytes, reply: Frame | None) -> None:
+        if data.startswith((b"auth ", b"userauth ")):
+            data = data.split(b" ", 1)[0] + b" ********\n\n"
+        for cb in list(self._command_callbacks):
+            try:
+                cb(data, reply)
+            except Exception:
+                self.stats.callback_errors += 1
+                log.exception("%s: command callback %r failed", self, cb)
 
     async def _wait_connected(self, timeout: float) -> None:
         raise NotConnected(f"{self}: not connected")
@@ -394,9 +418,10 @@ class Connection:
         return callback
 
     def remove_callback(self, callback: Callable[..., Any]) -> None:
-        """Forget ``callback`` (an event, frame or state callback)."""
+        """Forget ``callback`` (an event, frame, command or state callback)."""
         self._callbacks = [(n, cb) for n, cb in self._callbacks if cb is not callback]
         self._frame_callbacks = [cb for cb in self._frame_callbacks if cb is not callback]
+        self._command_callbacks = [cb for cb in self._command_callbacks if cb is not callback]
         self._state_callbacks = [cb for cb in self._state_callbacks if cb is not callback]
 
     def on_frame(self, callback: FrameCallback) -> FrameCallback:
