@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 import sys
+from pathlib import Path
 
 
 def _sim_parser(sub: argparse._SubParsersAction) -> None:
@@ -178,6 +179,140 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- dial -----------------------------------------------------------------------------------
+def _dial_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "dial", help="run a headless load test (the Originator) and store its CDRs",
+        description="Offer calls at --rate, holding at most --limit at once, from every HOST "
+                    "to --dest; record one CDR row per leg into a run directory and print a "
+                    "summary. Stops after --max-offered calls or --seconds, or on Ctrl-C.")
+    p.add_argument("hosts", nargs="+", metavar="HOST", help="host or host:port (ESL, 8021)")
+    p.add_argument("--dest", default=None,
+                   help="where calls go: user@host:port (default: dial@<first host>:5080)")
+    p.add_argument("--profile", default="external", help="SIP profile to call out on")
+    p.add_argument("--proxy", default=None, help="send the INVITEs via this host:port")
+    p.add_argument("--rate", type=float, default=10.0, help="calls per second (default 10)")
+    p.add_argument("--limit", type=int, default=10, help="max concurrent calls (default 10)")
+    p.add_argument("--duration", type=float, default=None,
+                   help="seconds each call is held (default: derived from rate and limit)")
+    p.add_argument("--max-offered", type=int, default=None, help="stop after this many calls")
+    p.add_argument("--seconds", type=float, default=None, help="stop offering after this long")
+    p.add_argument("--app", action="append", default=[], metavar="FILE.py[:NAME]",
+                   help="app(s) for the calls (default: the built-in TonePlay)")
+    p.add_argument("--password", default="ClueCon", help="Event Socket password")
+    p.add_argument("--runs-dir", default=None, help="where run directories go (default ./runs)")
+    p.add_argument("--name", default="dial", help="name of the run directory")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(func=_dial)
+
+
+def _bar(done: int, total: float, width: int = 24) -> str:
+    if total == float("inf") or total <= 0:
+        return ""
+    filled = min(width, int(width * done / total))
+    return "[" + "#" * filled + "." * (width - filled) + f"] {100 * done / total:5.1f}% "
+
+
+def _status(stats: dict, max_offered: float) -> str:
+    failed = stats["failed_total"]
+    return (f"{_bar(stats['offered'], max_offered)}{stats['state'].lower():11s} "
+            f"offered {stats['offered']:>6}  answered {stats['answered']:>6}  "
+            f"failed {failed:>5}  up {stats['up']:>5}  ringing {stats['active']:>4}  "
+            f"{stats['cps']:6.1f} cps")
+
+
+async def _run_dial(args: argparse.Namespace) -> Path:
+    import math
+    import time
+
+    from .apps import players
+    from .apps.call_gen import Originator
+    from .apps.measure import CDR
+    from .measure import RunWriter, load
+    from .measure.analysis import failures_by_cause, summary
+    from .service import Service
+
+    apps = [app for spec in args.app for app in load_app_spec(spec)] or [
+        ("TonePlay", players.TonePlay)]
+    service = Service(args.hosts, auth=args.password, reconnect=False)
+    try:
+        await service.run()
+    except Exception as exc:
+        raise SystemExit(f"switchio-lab dial: {exc}") from None
+    writer = RunWriter(root=args.runs_dir, name=args.name)
+    writer.start()
+    tty = sys.stdout.isatty()
+    try:
+        await service.apps.load_app(CDR, "cdr", observe=True, sink=writer.table("cdr"))
+        host = service.pool.clients[0].host
+        dest = args.dest or f"dial@{host}:5080"
+        try:
+            orig = Originator(service.pool, rate=args.rate, limit=args.limit,
+                              duration=args.duration, dest_url=dest, profile=args.profile,
+                              proxy=args.proxy,
+                              max_offered=args.max_offered if args.max_offered else math.inf)
+        except ValueError as exc:
+            raise SystemExit(f"switchio-lab dial: {exc}") from None
+        for name, app in apps:
+            await orig.load_app(app, name)
+        print(f"run directory: {writer.path}", flush=True)
+        print(f"dialing {dest} from {', '.join(service.pool.names)}: rate {orig.rate:g}/s, "
+              f"limit {orig.limit}, duration {orig.duration:g} s", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except NotImplementedError:  # pragma: no cover - non-Unix
+                pass
+        orig.start()
+        started = time.monotonic()
+        last_line = 0.0
+        max_offered = orig.max_offered
+        while orig.state == "ORIGINATING" and not stop.is_set():
+            if args.seconds is not None and time.monotonic() - started >= args.seconds:
+                break
+            line = _status(orig.stats(), max_offered)
+            if tty:
+                print("\r" + line, end="", flush=True)
+            elif time.monotonic() - last_line >= 2.0:
+                print(line, flush=True)
+                last_line = time.monotonic()
+            await asyncio.sleep(0.5)
+        orig.stop()
+        try:
+            await orig.waitwhile(timeout=max(10.0, 2 * orig.duration))
+        except TimeoutError:
+            await orig.hupall()
+            await orig.waitwhile(timeout=10.0)
+        final = orig.stats()
+        print(("\r" if tty else "") + _status(final, max_offered), flush=True)
+    finally:
+        await writer.aclose()
+        await service.stop()
+    cdr = load(writer.path).get("cdr")
+    print("\nsummary")
+    print(f"  offered {final['offered']}, answered {final['answered']}, "
+          f"failed {final['failed_total']}, peak concurrent {final['peak_concurrent']}")
+    if cdr is not None and len(cdr):
+        print(summary(cdr, offered=final["offered"]).to_string())
+        causes = failures_by_cause(cdr)
+        if len(causes):
+            print("failures by cause:")
+            print(causes.to_string())
+    print(f"\nrun directory: {writer.path}")
+    return Path(writer.path)
+
+
+def _dial(args: argparse.Namespace) -> int:
+    if args.rate <= 0:
+        raise SystemExit("switchio-lab dial: --rate must be > 0")
+    if args.limit < 1:
+        raise SystemExit("switchio-lab dial: --limit must be at least 1")
+    asyncio.run(_run_dial(args))
+    return 0
+
+
 # -- lab ----------------------------------------------------------------------------------------
 def _lab_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("lab", help="start JupyterLab on the notebooks",
@@ -217,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     _sim_parser(sub)
     _serve_parser(sub)
+    _dial_parser(sub)
     _lab_parser(sub)
     return parser
 

@@ -96,3 +96,33 @@ async def test_serve_reports_a_wrong_password(sim_node) -> None:
     out, err = await asyncio.wait_for(proc.communicate(), 20)
     assert proc.returncode != 0
     assert b"rejected the password" in err and b"nope" not in err
+
+
+async def test_dial_runs_a_load_test_and_stores_its_cdrs(tmp_path) -> None:
+    """``switchio-lab dial`` against a sim node calling itself: summary and run directory."""
+    from switchio_lab.measure import load
+    from switchio_lab.sim import Node, NodeConfig
+
+    node = await Node(NodeConfig(esl_port=0, hostname="dial-test")).start()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *CLI, "dial", f"{node.host}:{node.esl_port}", "--dest",
+            f"load@{node.sip_address()}", "--rate", "20", "--limit", "5", "--duration", "0.3",
+            "--max-offered", "20", "--runs-dir", str(tmp_path), "--name", "t", cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        await node.stop()
+    text = out.decode()
+    assert proc.returncode == 0, err.decode()
+    assert "offered 20, answered 20, failed 0" in text, text
+    run_dir = Path(text.strip().splitlines()[-1].split(": ", 1)[1])
+    assert run_dir.parent == tmp_path
+    cdr = load(run_dir)["cdr"]
+    assert len(cdr) == 40  # a caller and a callee leg per call, all on this one node
+    assert set(cdr["hangup_cause"]) == {"NORMAL_CLEARING"}
+
+
+def test_dial_refuses_bad_options() -> None:
+    out = run("dial", "127.0.0.1", "--rate", "0")
+    assert out.returncode != 0 and "--rate must be > 0" in out.stderr
