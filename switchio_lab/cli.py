@@ -10,6 +10,18 @@ import sys
 from pathlib import Path
 
 
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by Ctrl-C or SIGTERM (the running loop's signal handlers)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except NotImplementedError:  # pragma: no cover - non-Unix
+            pass
+    return stop
+
+
 def _sim_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "sim", help="run the embedded FreeSWITCH-compatible switch",
@@ -61,13 +73,7 @@ async def _run_sim(args: argparse.Namespace) -> None:
               f"(password {'set' if args.password != 'ClueCon' else 'ClueCon'}); {sip}",
               flush=True)
     print("running; Ctrl-C to stop", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except NotImplementedError:  # pragma: no cover - non-Unix
-            pass
+    stop = _stop_on_signals()
     try:
         await stop.wait()
     finally:
@@ -162,14 +168,7 @@ async def _run_serve(args: argparse.Namespace) -> None:
                 raise SystemExit(f"switchio-lab serve: {exc}") from None
             print(f"loaded {name} as {app_id!r} on {', '.join(service.pool.names)}", flush=True)
         print("serving; Ctrl-C to stop", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, stop.set)
-            except NotImplementedError:  # pragma: no cover - non-Unix
-                pass
-        await stop.wait()
+        await _stop_on_signals().wait()
     finally:
         await service.stop()
 
@@ -258,13 +257,7 @@ async def _run_dial(args: argparse.Namespace) -> Path:
         print(f"run directory: {writer.path}", flush=True)
         print(f"dialing {dest} from {', '.join(service.pool.names)}: rate {orig.rate:g}/s, "
               f"limit {orig.limit}, duration {orig.duration:g} s", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, stop.set)
-            except NotImplementedError:  # pragma: no cover - non-Unix
-                pass
+        stop = _stop_on_signals()
         orig.start()
         started = time.monotonic()
         last_line = 0.0

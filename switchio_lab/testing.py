@@ -9,7 +9,11 @@ switchio-lab gets, in any ``async def`` test (pytest-asyncio):
 - ``esl_client``: an :class:`~switchio_lab.connection.InboundClient` connected to
   ``sim_node``;
 - ``connect``: a factory, ``await connect(node, **kwargs)``, for more clients (all closed
-  at teardown).
+  at teardown);
+- ``sim_clients``: one connected :class:`~switchio_lab.Client` (the call-control client)
+  per node of ``sim_cluster``.
+
+And :func:`until`, to wait in a test for state that servers and clients keep.
 """
 
 from __future__ import annotations
@@ -24,10 +28,23 @@ try:
 except ImportError:  # pragma: no cover - the plugin then offers nothing
     pytest_asyncio = None
 
+import asyncio
+
+from .api import Client
 from .connection import InboundClient
 from .sim import Cluster, Node, NodeConfig
 
 Connect = Callable[..., Awaitable[InboundClient]]
+
+
+async def until(pred: Callable[[], object], timeout: float = 5.0, step: float = 0.01) -> None:
+    """Wait until ``pred()`` is true; :class:`AssertionError` after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not pred():
+        if loop.time() > end:
+            raise AssertionError(f"condition not met within {timeout:g} s")
+        await asyncio.sleep(step)
 
 if pytest_asyncio is not None:
 
@@ -72,6 +89,18 @@ if pytest_asyncio is not None:
         finally:
             for client in clients:
                 await client.close()
+
+    @pytest_asyncio.fixture
+    async def sim_clients(sim_cluster: Cluster) -> AsyncIterator[list[Client]]:
+        """One connected :class:`~switchio_lab.Client` per node of ``sim_cluster``."""
+        made: list[Client] = []
+        try:
+            for node in sim_cluster:
+                made.append(await Client(node.host, node.esl_port, reconnect=False).connect())
+            yield made
+        finally:
+            for client in made:
+                await client.disconnect()
 
     @pytest_asyncio.fixture
     async def esl_client(sim_node: Node, connect: Connect) -> InboundClient:

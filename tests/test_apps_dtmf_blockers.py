@@ -6,8 +6,6 @@ instance of the app), as in a real two-switch test bed.
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 import switchio_lab as switchio
@@ -19,25 +17,13 @@ from switchio_lab.apps.blockers import CalleeBlockOnInvite, CalleeHangupAfterAns
 from switchio_lab.apps.dtmf import DtmfChecker
 from switchio_lab.pool import NodePool
 from switchio_lab.sim import Cluster
-
-
-async def until(pred, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not pred():
-        if loop.time() > end:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
+from switchio_lab.testing import until
 
 
 @pytest.fixture
-async def clients(sim_cluster: Cluster):
-    made = []
-    for node in sim_cluster:
-        made.append(await switchio.Client(node.host, node.esl_port, reconnect=False).connect())
-    yield made
-    for client in made:
-        await client.disconnect()
+def clients(sim_clients):
+    """One connected Client per node of ``sim_cluster`` (the plugin's ``sim_clients``)."""
+    return sim_clients
 
 
 async def call(c1, cluster: Cluster, app_id: str, user: str = "callee", **kwargs):

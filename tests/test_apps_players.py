@@ -19,17 +19,8 @@ from switchio_lab import apps
 from switchio_lab.apps import AppManager
 from switchio_lab.apps.players import CLIP_TONES, PlayRec, RecInfo, TonePlay, default_clip
 from switchio_lab.pool import NodePool
-from switchio_lab.sim import Cluster
 from switchio_lab.sim.media import read_wav
-
-
-async def until(pred, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not pred():
-        if loop.time() > end:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
+from switchio_lab.testing import until
 
 
 def peaks(samples: np.ndarray, rate: int, n: int = 1) -> list[float]:
@@ -55,13 +46,9 @@ def loud(samples: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture
-async def clients(sim_cluster: Cluster):
-    made = []
-    for node in sim_cluster:
-        made.append(await switchio.Client(node.host, node.esl_port, reconnect=False).connect())
-    yield made
-    for client in made:
-        await client.disconnect()
+def clients(sim_clients):
+    """One connected Client per node of ``sim_cluster`` (the plugin's ``sim_clients``)."""
+    return sim_clients
 
 
 def test_builtin_players_are_registered() -> None:

@@ -16,32 +16,19 @@ import numpy as np
 import pytest
 import readme_router  # tests/ is on sys.path: switchio's README example, verbatim
 
-import switchio_lab as switchio
 from switchio_lab import apps, marks
 from switchio_lab.apps.players import TonePlay
 from switchio_lab.apps.routers import Bridger, Proxier, Router, StopRouting, tracking_headers
 from switchio_lab.service import Service
-from switchio_lab.sim import Cluster, Rule
+from switchio_lab.sim import Rule
 from switchio_lab.sim.media import read_wav, write_wav
-
-
-async def until(pred, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not pred():
-        if loop.time() > end:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
+from switchio_lab.testing import until
 
 
 @pytest.fixture
-async def clients(sim_cluster: Cluster):
-    made = []
-    for node in sim_cluster:
-        made.append(await switchio.Client(node.host, node.esl_port, reconnect=False).connect())
-    yield made
-    for client in made:
-        await client.disconnect()
+def clients(sim_clients):
+    """One connected Client per node of ``sim_cluster`` (the plugin's ``sim_clients``)."""
+    return sim_clients
 
 
 def names(sess) -> list[str]:

@@ -12,15 +12,7 @@ from switchio_lab.apps import AppManager
 from switchio_lab.pool import NodePool, PoolError, split_contact
 from switchio_lab.service import Service
 from switchio_lab.sim import Cluster, Node, NodeConfig
-
-
-async def until(pred, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not pred():
-        if loop.time() > end:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
+from switchio_lab.testing import until
 
 
 class Recorder:

@@ -7,31 +7,17 @@ import asyncio
 import pytest
 import seed_apps  # tests/ is on sys.path: the seed page's examples, verbatim
 
-import switchio_lab as switchio
-from switchio_lab.sim import Cluster
+from switchio_lab.testing import until
 
 pytestmark = pytest.mark.asyncio
 
 
-async def until(pred, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not pred():
-        if loop.time() > end:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture
-async def clients(sim_cluster: Cluster):
-    made = []
-    for node in sim_cluster:
-        client = switchio.Client(node.host, node.esl_port, reconnect=False)
-        await client.connect()
-        made.append(client)
-    yield made
-    for client in made:
-        await client.disconnect()
+def clients(sim_clients):
+    """One connected Client per node of ``sim_cluster`` (the plugin's ``sim_clients``)."""
+    return sim_clients
 
 
 async def test_counter_callback_counts_answered_sessions(clients, sim_cluster) -> None:
