@@ -1,0 +1,439 @@
+"""A live load-test dashboard: Bokeh figures fed by a throttled pump.
+
+>>> from switchio_lab.lab.dashboard import Dashboard       # doctest: +SKIP
+>>> Dashboard(lab, originator=orig, cdr=cdr)               # last line of a cell
+
+Six figures: calls and sessions in progress over time; offered vs answered calls/s;
+events/s by type (the top ``top``); the post-dial delay histogram; hangup causes; the
+MOS distribution (from the CDR's ``rtp_audio_in_mos``, when there is one).
+
+Nothing is sent per event. Events only bump counters (a few dict operations); a pump
+runs every ``interval`` seconds (default 0.2: 5 Hz) on the kernel's loop and updates
+the figures with ``source.stream``/``source.patch`` -- only what changed -- and every
+change of one pump tick goes to the browser as **one** Bokeh ``PATCH-DOC`` message (3
+comm messages), whatever the load. :attr:`Dashboard.messages_sent` counts the comm
+messages sent; an idle dashboard sends one time-series point a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from collections import Counter, deque
+from typing import Any
+
+from .eventlog import EventLog
+from .inspector import EchoSafeBokehModel, ensure_bokehjs
+
+__all__ = ["Dashboard", "PDD_EDGES", "MOS_EDGES"]
+
+#: post-dial delay histogram bin edges, milliseconds (the last bin is open)
+PDD_EDGES = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+#: MOS histogram bin edges
+MOS_EDGES = tuple(round(1.0 + 0.25 * i, 2) for i in range(15))  # 1.0 .. 4.5
+_PROGRESS = frozenset({"CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA", "CHANNEL_ANSWER"})
+_WIDTH, _HEIGHT = 460, 230
+
+
+class _BatchingModel(EchoSafeBokehModel):
+    """An :class:`EchoSafeBokehModel` that can gather the document changes of a batch and
+    send them as one ``PATCH-DOC``; counts the comm messages it sends."""
+
+    messages_sent = 0
+    patches_sent = 0
+    _batch: list[Any] | None = None
+
+    def send(self, content: Any, buffers: Any = None) -> None:
+        self.messages_sent += 1
+        super().send(content, buffers)
+
+    def _document_patched(self, event: Any) -> None:
+        if event.setter is self:
+            return
+        if self._batch is not None:
+            self._batch.append(event)
+            return
+        self.patches_sent += 1
+        super()._document_patched(event)
+
+    def begin(self) -> None:
+        self._batch = []
+
+    def commit(self) -> int:
+        """Send the gathered changes as one PATCH-DOC; returns how many there were."""
+        events, self._batch = self._batch or [], None
+        if not events or self._detached:
+            return 0
+        from bokeh.protocol import Protocol
+
+        msg = Protocol().create("PATCH-DOC", events)
+        self.patches_sent += 1
+        self.send({"msg": "patch", "payload": msg.header_json})
+        self.send({"msg": "patch", "payload": msg.metadata_json})
+        self.send({"msg": "patch", "payload": msg.content_json})
+        for buffer in msg.buffers:
+            self.send({"msg": "patch", "payload": json.dumps(buffer.ref)})
+            self.send({"msg": "patch"}, [buffer.to_bytes()])
+        return len(events)
+
+
+def _bin(edges: tuple[float, ...], value: float) -> int:
+    for i in range(len(edges) - 1, -1, -1):
+        if value >= edges[i]:
+            return i
+    return 0
+
+
+class Dashboard:
+    """Live figures of a load test (see the module doc).
+
+    ``lab_or_clients``: a :class:`~switchio_lab.lab.Lab` (its event log is read), or one
+    client or several (the dashboard attaches its own :class:`EventLog`). ``originator``:
+    offered/answered calls/s come from its counters (else from ``CHANNEL_ORIGINATE`` and
+    outbound ``CHANNEL_ANSWER`` events). ``cdr``: a :class:`~switchio_lab.apps.measure.CDR`
+    app whose rows feed the MOS histogram (its sink is teed, and restored by
+    :meth:`close`).
+
+    ``interval``: the pump period (s); ``window``: seconds of history in the time
+    series; ``top``: how many event types are shown. The pump starts at once when a loop
+    is running (in a notebook, the kernel's); :meth:`pump` runs one tick by hand.
+    Counters: :attr:`messages_sent` (comm messages), :attr:`patches_sent` (PATCH-DOC
+    messages), :attr:`ticks`, :attr:`updates` (stream/patch calls), :attr:`events_seen`.
+    """
+
+    def __init__(self, lab_or_clients: Any, originator: Any = None, cdr: Any = None, *,
+                 interval: float = 0.2, window: float = 60.0, top: int = 8,
+                 idle_every: float = 1.0, start: bool = True) -> None:
+        self.originator = originator
+        self.cdr = cdr
+        self.interval = interval
+        self.window = window
+        self.top = top
+        self.idle_every = idle_every
+        self._detach: list[Any] = []
+        events = getattr(lab_or_clients, "events", None)
+        if isinstance(events, EventLog):
+            self.lab = lab_or_clients
+            self.clients = list(lab_or_clients.clients)
+            self.log = events
+        else:
+            self.lab = None
+            clients = ([lab_or_clients] if hasattr(lab_or_clients, "listener")
+                       else list(lab_or_clients))
+            self.clients = clients
+            self.log = EventLog(maxlen=1000)
+            for c in clients:
+                self._detach.append(self.log.attach(c, getattr(c, "host", None)))
+        # counters fed by the event log subscription (the hot path)
+        self.events_seen = 0
+        self._types: Counter[str] = Counter()
+        self._type_hist: deque[tuple[float, Counter[str]]] = deque()
+        self._originated = 0
+        self._answered_out = 0
+        self._causes: Counter[str] = Counter()
+        self._pdd_start: dict[str, float] = {}
+        self._pdd_bins = [0] * len(PDD_EDGES)
+        self._mos_bins = [0] * len(MOS_EDGES)
+        self._mos_n = 0
+        self._dirty: set[str] = set()
+        self._samples: deque[tuple[float, int, int, int]] = deque()  # (t, off, ans, events)
+        self._last_ts: tuple[Any, ...] | None = None
+        self._last_ts_time = -math.inf
+        self._shown_types: list[Any] = []
+        self._shown_causes: list[Any] = []
+        self.ticks = 0
+        self.updates = 0
+        self._closed = False
+        self._handle: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._make_figures()
+        self.widget = _BatchingModel(self.layout, owned=self.sources.values())
+        self._unsubscribe = self.log.subscribe(self._on_record)
+        self._cdr_sink = None
+        if cdr is not None:
+            original = cdr.sink
+            self._cdr_sink = original
+
+            def tee(row: dict[str, Any]) -> None:
+                self._on_cdr(row)
+                original(row)
+            cdr.sink = tee
+            self._tee = tee
+        if start:
+            self.start()
+
+    # -- public ----------------------------------------------------------------------
+    @property
+    def messages_sent(self) -> int:
+        """Comm messages the widget sent to the browser (every PATCH-DOC is 3+)."""
+        return self.widget.messages_sent
+
+    @property
+    def patches_sent(self) -> int:
+        return self.widget.patches_sent
+
+    @property
+    def running(self) -> bool:
+        return self._handle is not None
+
+    def start(self) -> None:
+        """Run the pump every ``interval`` seconds on the running loop (if any)."""
+        if self._closed or self._handle is not None:
+            return
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._handle = self._loop.call_later(self.interval, self._periodic)
+
+    def stop(self) -> None:
+        """Stop the pump (the figures stay as they are)."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def close(self) -> None:
+        """Stop, unsubscribe, restore the CDR's sink, close the widget."""
+        if self._closed:
+            return
+        self.stop()
+        self._closed = True
+        self._unsubscribe()
+        for detach in self._detach:
+            detach()
+        if self.cdr is not None and getattr(self.cdr, "sink", None) is self._tee:
+            self.cdr.sink = self._cdr_sink
+        self.widget.close()
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        ensure_bokehjs()
+        display(self.widget)
+
+    def __repr__(self) -> str:
+        return (f"<Dashboard ticks={self.ticks} events={self.events_seen} "
+                f"messages_sent={self.messages_sent}>")
+
+    # -- the hot path: counting ----------------------------------------------------------
+    def _on_record(self, rec: Any) -> None:
+        if rec.kind != "event":
+            return
+        name = rec.name
+        self.events_seen += 1
+        self._types[name] += 1
+        if name == "CHANNEL_ORIGINATE":
+            self._originated += 1
+        ev = rec.event
+        if name == "CHANNEL_CREATE":
+            if ev is not None and ev.get("Call-Direction") == "outbound" and rec.uuid:
+                self._pdd_start[rec.uuid] = rec.time
+                if len(self._pdd_start) > 50_000:  # legs that never rang nor answered
+                    self._pdd_start.pop(next(iter(self._pdd_start)))
+        elif name in _PROGRESS:
+            start = self._pdd_start.pop(rec.uuid, None) if rec.uuid else None
+            if start is not None:
+                self._pdd_bins[_bin(PDD_EDGES, (rec.time - start) * 1000.0)] += 1
+                self._dirty.add("pdd")
+            if name == "CHANNEL_ANSWER" and ev is not None \
+                    and ev.get("Call-Direction") == "outbound":
+                self._answered_out += 1
+        elif name == "CHANNEL_HANGUP_COMPLETE":
+            cause = ev.get("Hangup-Cause", "?") if ev is not None else "?"
+            self._causes[cause or "?"] += 1
+            self._dirty.add("causes")
+            if rec.uuid:
+                self._pdd_start.pop(rec.uuid, None)
+
+    def _on_cdr(self, row: dict[str, Any]) -> None:
+        mos = row.get("rtp_audio_in_mos")
+        if mos is not None and not (isinstance(mos, float) and math.isnan(mos)):
+            self._mos_bins[_bin(MOS_EDGES, float(mos))] += 1
+            self._mos_n += 1
+            self._dirty.add("mos")
+
+    # -- the pump --------------------------------------------------------------------------
+    def _periodic(self) -> None:
+        self._handle = None
+        if self._closed:
+            return
+        try:
+            self.pump()
+        finally:
+            if not self._closed and self._loop is not None and not self._loop.is_closed():
+                self._handle = self._loop.call_later(self.interval, self._periodic)
+
+    def _counts(self) -> tuple[int, int]:
+        """(calls, sessions) in progress across the clients."""
+        calls: set[str] = set()
+        sessions = 0
+        for c in self.clients:
+            listener = c.listener
+            sessions += len(listener.sessions)
+            calls.update(listener.calls)
+        return len(calls), sessions
+
+    def pump(self, now: float | None = None) -> int:
+        """One tick: update what changed, as one PATCH-DOC. Returns the changes sent."""
+        if self._closed:
+            return 0
+        self.ticks += 1
+        now = time.time() if now is None else now
+        w = self.widget
+        w.begin()
+        try:
+            self._pump_series(now)
+            self._pump_types(now)
+            if "pdd" in self._dirty:
+                n = len(PDD_EDGES)
+                self.sources["pdd"].patch({"count": [(slice(0, n), list(self._pdd_bins))]})
+                self.updates += 1
+            if "causes" in self._dirty:
+                self._pump_bars("causes", self._causes.most_common(self.top), "count",
+                                "_shown_causes")
+            if "mos" in self._dirty:
+                n = len(MOS_EDGES)
+                self.sources["mos"].patch({"count": [(slice(0, n), list(self._mos_bins))]})
+                self.updates += 1
+            self._dirty.clear()
+        finally:
+            sent = w.commit()
+        return sent
+
+    def _pump_series(self, now: float) -> None:
+        o = self.originator
+        if o is not None:
+            offered, answered = o.offered, o.answered
+            up = o.concurrent
+        else:
+            offered, answered, up = self._originated, self._answered_out, None
+        calls, sessions = self._counts()
+        samples = self._samples
+        samples.append((now, offered, answered, self.events_seen))
+        while len(samples) > 2 and now - samples[1][0] >= 1.0:
+            samples.popleft()
+        t0, off0, ans0, ev0 = samples[0]
+        dt = now - t0
+        if dt > 0:
+            ocps, acps = (offered - off0) / dt, (answered - ans0) / dt
+            eps = (self.events_seen - ev0) / dt
+        else:
+            ocps = acps = eps = 0.0
+        state = (calls, sessions, up, round(ocps, 1), round(acps, 1), round(eps))
+        if state == self._last_ts and now - self._last_ts_time < self.idle_every:
+            return  # nothing new: an idle dashboard sends one point a second
+        self._last_ts = state
+        self._last_ts_time = now
+        rollover = max(10, int(self.window / max(self.interval, 1e-3)))
+        self.sources["series"].stream({
+            "t": [now * 1000.0], "calls": [calls], "sessions": [sessions],
+            "up": [up if up is not None else calls], "offered_cps": [ocps],
+            "answered_cps": [acps], "events_ps": [eps]}, rollover=rollover)
+        self.updates += 1
+
+    def _pump_types(self, now: float) -> None:
+        hist = self._type_hist
+        hist.append((now, Counter(self._types)))
+        while len(hist) > 2 and now - hist[1][0] >= 2.0:
+            hist.popleft()
+        t0, old = hist[0]
+        dt = now - t0
+        if dt <= 0:
+            return
+        rates = Counter({k: (v - old.get(k, 0)) / dt for k, v in self._types.items()})
+        top = [(k, round(v, 1)) for k, v in rates.most_common(self.top) if v > 0]
+        self._pump_bars("types", top, "rate", "_shown_types")
+
+    def _pump_bars(self, key: str, items: list[tuple[str, float]], column: str,
+                   shown_attr: str) -> None:
+        if items == getattr(self, shown_attr):
+            return
+        setattr(self, shown_attr, items)
+        n = self.top
+        names = [k for k, _ in items] + [""] * (n - len(items))
+        values = [v for _, v in items] + [0] * (n - len(items))
+        self.sources[key].patch({column: [(slice(0, n), values)],
+                                 "name": [(slice(0, n), names)]})
+        self.updates += 1
+
+    # -- figures ---------------------------------------------------------------------------
+    def _make_figures(self) -> None:
+        from bokeh.layouts import gridplot
+        from bokeh.models import ColumnDataSource, FixedTicker, Legend
+        from bokeh.plotting import figure
+
+        n = self.top
+        series = ColumnDataSource({k: [] for k in (
+            "t", "calls", "sessions", "up", "offered_cps", "answered_cps", "events_ps")})
+        rows = list(range(n))
+        types = ColumnDataSource({"y": rows, "rate": [0.0] * n, "name": [""] * n})
+        causes = ColumnDataSource({"y": rows, "count": [0] * n, "name": [""] * n})
+        pdd = ColumnDataSource({"x": list(range(len(PDD_EDGES))),
+                                "count": [0] * len(PDD_EDGES),
+                                "label": [f"{e:g}" for e in PDD_EDGES]})
+        mos = ColumnDataSource({"x": [e + 0.125 for e in MOS_EDGES],
+                                "count": [0] * len(MOS_EDGES)})
+        self.sources = {"series": series, "types": types, "causes": causes, "pdd": pdd,
+                        "mos": mos}
+        common = {"width": _WIDTH, "height": _HEIGHT, "tools": "pan,wheel_zoom,reset,save",
+                  "toolbar_location": "right"}
+
+        f1 = figure(title="calls and sessions in progress", x_axis_type="datetime", **common)
+        items = []
+        for col, color, label in (("calls", "#2471a3", "calls"),
+                                  ("sessions", "#7f8c8d", "sessions"),
+                                  ("up", "#1e8449", "originator calls")):
+            r = f1.line("t", col, source=series, color=color, line_width=2)
+            items.append((label, [r]))
+        f1.add_layout(Legend(items=items, location="top_left"), "center")
+
+        f2 = figure(title="calls/s: offered vs answered", x_axis_type="datetime", **common)
+        items = []
+        for col, color, label in (("offered_cps", "#d68910", "offered"),
+                                  ("answered_cps", "#1e8449", "answered")):
+            r = f2.line("t", col, source=series, color=color, line_width=2)
+            items.append((label, [r]))
+        f2.add_layout(Legend(items=items, location="top_left"), "center")
+
+        f3 = figure(title=f"events/s by type (top {n})", y_range=(n - 0.5, -0.5), **common)
+        f3.hbar(y="y", right="rate", height=0.8, source=types, color="#7d3c98", alpha=0.6)
+        f3.text(x=0, y="y", text="name", source=types, text_font_size="9pt",
+                text_baseline="middle", x_offset=4)
+        f3.yaxis.visible = False
+        f3.x_range.start = 0
+
+        f4 = figure(title="post-dial delay (ms)", **common)
+        f4.vbar(x="x", top="count", width=0.9, source=pdd, color="#2471a3")
+        f4.xaxis.ticker = FixedTicker(ticks=list(range(len(PDD_EDGES))))
+        f4.xaxis.major_label_overrides = {i: (f"{e:g}+" if i == len(PDD_EDGES) - 1
+                                              else f"{e:g}") for i, e in enumerate(PDD_EDGES)}
+        f4.y_range.start = 0
+
+        f5 = figure(title="hangup causes (legs)", y_range=(n - 0.5, -0.5), **common)
+        f5.hbar(y="y", right="count", height=0.8, source=causes, color="#c0392b", alpha=0.6)
+        f5.text(x=0, y="y", text="name", source=causes, text_font_size="9pt",
+                text_baseline="middle", x_offset=4)
+        f5.yaxis.visible = False
+        f5.x_range.start = 0
+
+        f6 = figure(title="MOS (CDR, received audio)", x_range=(1.0, 4.75), **common)
+        f6.vbar(x="x", top="count", width=0.22, source=mos, color="#1e8449")
+        f6.y_range.start = 0
+
+        self.figures = {"active": f1, "cps": f2, "events": f3, "pdd": f4, "causes": f5,
+                        "mos": f6}
+        self.layout = gridplot([[f1, f2], [f3, f4], [f5, f6]], toolbar_location="right")
+
+    # -- reading back (tests, a bench) ------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """What the figures hold now (plain Python)."""
+        s = self.sources
+        return {"series_points": len(s["series"].data["t"]),
+                "types": {n: r for n, r in zip(s["types"].data["name"],
+                                                s["types"].data["rate"], strict=True) if n},
+                "causes": {n: c for n, c in zip(s["causes"].data["name"],
+                                                 s["causes"].data["count"], strict=True) if n},
+                "pdd": list(s["pdd"].data["count"]), "mos": list(s["mos"].data["count"])}
+
