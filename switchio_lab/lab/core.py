@@ -154,6 +154,7 @@ class Lab:
         self.events = EventLog(log_size, call_headers=first.listener.call_tracking_headers)
         self._detach = [self.events.attach(c, service.pool.name_of(c)) for c in self.clients]
         self._cleanups: list[Callable[[], Any]] = []
+        self._cdr: Any = None  # the CDR observer of load_cdr()
         self._probe: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.started = time.time()
@@ -348,6 +349,25 @@ class Lab:
         for legs in out.values():
             legs.sort(key=lambda s: s.times["create"] or 0.0)
         return out
+
+    async def load_cdr(self, sink: Any = None) -> Any:
+        """Measure every call: one :class:`~switchio_lab.apps.measure.CDR` observer shared
+        by all nodes (rows also go to ``sink``, e.g. ``RunWriter.table("cdr")``); then
+        :attr:`cdr` is the CDR DataFrame at any time, while calls go on."""
+        from ..apps.measure import CDR
+
+        cdr = CDR()
+        for client in self.clients:
+            await client.load_app(cdr, "cdr", replace=True, observe=True, sink=sink)
+        self._cdr = cdr
+        return cdr
+
+    @property
+    def cdr(self) -> pandas.DataFrame:
+        """The CDR rows so far, as a typed DataFrame (empty before :meth:`load_cdr`)."""
+        from ..measure import cdr_frame
+
+        return cdr_frame(self._cdr if self._cdr is not None else [])
 
     @property
     def sessions_frame(self) -> pandas.DataFrame:
