@@ -49,6 +49,7 @@ class Client:
             self, call_tracking_header=call_tracking_header,
             app_id_headers=(f"variable_{app_id_var}", f"variable_sip_h_X-{app_id_var}"))
         self._teardowns: dict[int, Callable[[], Any]] = {}
+        self.pool: Any = None  # the NodePool this client belongs to, if any
         self.connection.on_event(self.listener.dispatch)
         # after a reconnect the listener re-synchronises its sessions with the switch
         # (``show channels as json``): see EventListener.resync
@@ -232,7 +233,13 @@ class Client:
             if kwargs:
                 raise AppError(f"{_name(instance)} has no prepost to take {sorted(kwargs)}")
             return None
-        available = {"client": self, "listener": self.listener, "connection": self.connection}
+        pool = self.pool
+        if pool is None:
+            from .pool import NodePool
+
+            pool = NodePool([self])  # a lone client is a pool of one
+        available = {"client": self, "listener": self.listener, "connection": self.connection,
+                     "pool": pool}
         try:
             args = prepost_arguments(func, available, kwargs)
         except TypeError as exc:

@@ -89,12 +89,15 @@ class NodePool:
         if any((c.host, c.port) == (client.host, client.port) for c in self._clients):
             raise ValueError(f"the pool already has a client for {client.host}:{client.port}")
         self._clients.append(client)
+        client.pool = self  # apps' prepost may ask for the pool by name
         return client
 
     def remove(self, client: Client | str) -> Client:
         """Take a client (or the client of that name) out of the pool; returns it."""
         client = self[client] if isinstance(client, str) else client
         self._clients.remove(client)
+        if client.pool is self:
+            client.pool = None
         return client
 
     @property

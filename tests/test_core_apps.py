@@ -223,3 +223,33 @@ async def test_unload_app(client, sim_node) -> None:
         await client.unload_app("x", Configured)
     await client.unload_app("x", Answering)
     assert client.apps == {}
+
+
+async def test_prepost_can_ask_for_the_pool(sim_cluster) -> None:
+    """prepost(pool) gets the NodePool the client belongs to (a pool of one for a lone
+    client), as switchio's apps did."""
+    import switchio_lab as switchio
+    from switchio_lab.pool import NodePool
+
+    seen = []
+
+    class NeedsPool:
+        def prepost(self, pool):
+            seen.append(pool)
+
+        @switchio.callback("CHANNEL_PARK")
+        def on_park(self, sess):
+            pass
+
+    service = switchio.Service(sim_cluster)
+    await service.run()
+    try:
+        await service.apps.load_app(NeedsPool, "p")
+        assert len(seen) == 2 and all(p is service.pool for p in seen)
+        lone = switchio.Client(sim_cluster[0].host, sim_cluster[0].esl_port, reconnect=False)
+        await lone.connect()
+        await lone.load_app(NeedsPool, "p")
+        assert isinstance(seen[-1], NodePool) and seen[-1].clients == [lone]
+        await lone.disconnect()
+    finally:
+        await service.stop()

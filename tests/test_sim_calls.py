@@ -214,3 +214,38 @@ async def test_heartbeat(connect) -> None:
         assert beat["Session-Count"] == "0"
     finally:
         await node.stop()
+
+
+async def test_a_node_stops_and_starts_again(connect) -> None:
+    """A stopped node can be started again on the same address and takes calls."""
+    node = await Node(NodeConfig(esl_port=0)).start()
+    port = node.esl_port
+    await node.stop()
+    await node.start()
+    try:
+        assert node.esl_port == port
+        client = await connect(node)
+        assert await client.api("hostname") == "switchio-lab"
+        job = await client.bgapi(f"originate sofia/external/x@{node.sip_address()} &park()")
+        await asyncio.sleep(0.05)
+        assert len(node.channels) == 2
+        await client.api("hupall")
+        assert (await job.wait(3)).startswith("-ERR")
+    finally:
+        await node.stop()
+
+
+async def test_answer_delay_is_a_distribution(connect) -> None:
+    """NodeConfig.answer_delay: the answer application takes that long on inbound legs."""
+    node = await Node(NodeConfig(esl_port=0, answer_delay=(0.15, 0.2),
+                                 dialplan=[Rule(".*", [("answer", ""), ("park", "")])])).start()
+    try:
+        client = await connect(node)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        reply = await client.api(f"originate sofia/external/x@{node.sip_address()} &park()")
+        took = loop.time() - start
+        assert reply.startswith("+OK") and 0.15 <= took < 1.0
+        await client.api("hupall")
+    finally:
+        await node.stop()

@@ -32,6 +32,11 @@ def app(name: str) -> Callable[[App], App]:
 
 @app("answer")
 async def answer(ch: Channel, arg: str) -> str:
+    from .config import sample
+
+    delay = sample(ch.node.config.answer_delay) if ch.direction == "inbound" else 0.0
+    if delay > 0 and not ch.is_answered:
+        await ch.wait(delay)
     ch.mark_answered()
     return "_none_"
 

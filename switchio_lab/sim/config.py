@@ -71,6 +71,9 @@ class NodeConfig:
     dialplan: list[Rule] = field(default_factory=lambda: list(PARK_ALL))
     #: time from the INVITE to the far leg existing (network + SIP processing)
     invite_delay: Delay = 0.002
+    #: how long the ``answer`` application takes on an inbound leg (a distribution:
+    #: a number, a ``(low, high)`` uniform range, or a callable returning seconds)
+    answer_delay: Delay = 0.0
     #: heartbeat period (FreeSWITCH: 20 s)
     heartbeat: float = 20.0
     #: where recordings with relative paths go, and where sound files are looked up
