@@ -28,7 +28,7 @@ def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
                           cwd=ROOT)
 
 
-@pytest.mark.parametrize("sub", ["", "sim", "serve", "lab"])
+@pytest.mark.parametrize("sub", ["", "sim", "serve", "dial", "lab"])
 def test_help(sub: str) -> None:
     out = run(*([sub] if sub else []), "--help")
     assert out.returncode == 0, out.stderr
@@ -126,3 +126,10 @@ async def test_dial_runs_a_load_test_and_stores_its_cdrs(tmp_path) -> None:
 def test_dial_refuses_bad_options() -> None:
     out = run("dial", "127.0.0.1", "--rate", "0")
     assert out.returncode != 0 and "--rate must be > 0" in out.stderr
+
+
+def test_dial_reports_an_unreachable_host() -> None:
+    port = free_port()
+    out = run("dial", f"127.0.0.1:{port}", "--max-offered", "1")
+    assert out.returncode != 0
+    assert f"127.0.0.1:{port}" in out.stderr and "Traceback" not in out.stderr
