@@ -35,6 +35,31 @@ def command(name: str) -> Callable[[Command], Command]:
     return register
 
 
+def uuid_command(name: str, *, words: int = 1, maxsplit: int = -1,
+                 missing: str | Callable[[], str] = T.NO_SUCH_CHANNEL
+                 ) -> Callable[[Callable[..., Awaitable[str]]], Command]:
+    """An api command on one channel: ``<uuid> ...`` with at least ``words`` words.
+
+    Too few words answer the command's ``-USAGE``; an unknown uuid answers ``missing``
+    (each command has its own text in FreeSWITCH). The function gets ``(api, channel,
+    words)``.
+    """
+    def register(func: Callable[..., Awaitable[str]]) -> Command:
+        async def run(api: Api, args: str) -> str:
+            parts = args.split(None, maxsplit) if args else []
+            if len(parts) < words:
+                return T.usage(name)
+            ch = api.channel(parts[0])
+            if ch is None:
+                return missing() if callable(missing) else missing
+            return await func(api, ch, parts)
+        run.__name__ = func.__name__
+        run.__doc__ = func.__doc__
+        COMMANDS[name] = run
+        return run
+    return register
+
+
 class Api:
     """The api command interpreter of one node."""
 
@@ -294,14 +319,8 @@ async def _hupall(api: Api, args: str) -> str:
     return T.hupall(cause, pairs)
 
 
-@command("uuid_kill")
-async def _uuid_kill(api: Api, args: str) -> str:
-    words = args.split()
-    if not words:
-        return T.usage("uuid_kill")
-    ch = api.channel(words[0])
-    if ch is None:
-        return T.NO_SUCH_CHANNEL
+@uuid_command("uuid_kill")
+async def _uuid_kill(api: Api, ch: Channel, words: list[str]) -> str:
     cause = words[1] if len(words) > 1 and is_cause(words[1]) else "NORMAL_CLEARING"
     ch.hangup(cause)
     return T.OK
@@ -331,25 +350,13 @@ async def _uuid_exists(api: Api, args: str) -> str:
     return T.uuid_exists(bool(args) and api.channel(args.split()[0]) is not None)
 
 
-@command("uuid_getvar")
-async def _uuid_getvar(api: Api, args: str) -> str:
-    words = args.split()
-    if len(words) < 2:
-        return T.usage("uuid_getvar")
-    ch = api.channel(words[0])
-    if ch is None:
-        return T.NO_SUCH_CHANNEL
+@uuid_command("uuid_getvar", words=2)
+async def _uuid_getvar(api: Api, ch: Channel, words: list[str]) -> str:
     return T.uuid_getvar(ch.getvar(words[1]))
 
 
-@command("uuid_setvar")
-async def _uuid_setvar(api: Api, args: str) -> str:
-    words = args.split(None, 2)
-    if len(words) < 2:
-        return T.usage("uuid_setvar")
-    ch = api.channel(words[0])
-    if ch is None:
-        return T.NO_SUCH_CHANNEL
+@uuid_command("uuid_setvar", words=2, maxsplit=2)
+async def _uuid_setvar(api: Api, ch: Channel, words: list[str]) -> str:
     if len(words) > 2:
         ch.setvar(words[1], words[2])
     else:
@@ -357,14 +364,8 @@ async def _uuid_setvar(api: Api, args: str) -> str:
     return T.OK
 
 
-@command("uuid_setvar_multi")
-async def _uuid_setvar_multi(api: Api, args: str) -> str:
-    words = args.split(None, 1)
-    if len(words) < 2:
-        return T.usage("uuid_setvar_multi")
-    ch = api.channel(words[0])
-    if ch is None:
-        return T.uuid_setvar_multi_no_channel()
+@uuid_command("uuid_setvar_multi", words=2, maxsplit=1, missing=T.uuid_setvar_multi_no_channel)
+async def _uuid_setvar_multi(api: Api, ch: Channel, words: list[str]) -> str:
     for pair in words[1].split(";"):
         name, sep, value = pair.partition("=")
         if name.strip():
@@ -375,14 +376,8 @@ async def _uuid_setvar_multi(api: Api, args: str) -> str:
     return T.OK
 
 
-@command("uuid_dump")
-async def _uuid_dump(api: Api, args: str) -> str:
-    words = args.split()
-    if not words:
-        return T.usage("uuid_dump")
-    ch = api.channel(words[0])
-    if ch is None:
-        return T.NO_SUCH_CHANNEL
+@uuid_command("uuid_dump")
+async def _uuid_dump(api: Api, ch: Channel, words: list[str]) -> str:
     return T.uuid_dump(ch.dump_event().headers(), words[1] if len(words) > 1 else "txt")
 
 
@@ -403,14 +398,8 @@ async def _uuid_bridge(api: Api, args: str) -> str:
     return T.uuid_bridge_ok(b.uuid)
 
 
-@command("uuid_broadcast")
-async def _uuid_broadcast(api: Api, args: str) -> str:
-    words = args.split()
-    if len(words) < 2:
-        return T.usage("uuid_broadcast")
-    ch = api.channel(words[0])
-    if ch is None:
-        return T.INVALID_UUID_BROADCAST
+@uuid_command("uuid_broadcast", words=2, missing=T.INVALID_UUID_BROADCAST)
+async def _uuid_broadcast(api: Api, ch: Channel, words: list[str]) -> str:
     path = words[1]
     leg = words[2] if len(words) > 2 else "aleg"
     targets = [ch]
@@ -429,14 +418,8 @@ async def _uuid_broadcast(api: Api, args: str) -> str:
     return T.OK_MESSAGE_SENT
 
 
-@command("uuid_break")
-async def _uuid_break(api: Api, args: str) -> str:
-    words = args.split()
-    if not words:
-        return T.usage("uuid_break")
-    ch = api.channel(words[0])
-    if ch is None:
-        return T.NO_SUCH_CHANNEL
+@uuid_command("uuid_break")
+async def _uuid_break(api: Api, ch: Channel, words: list[str]) -> str:
     if ch.current_app not in (None, "park"):
         ch.request_break()
     if len(words) > 1 and words[1] == "all":
@@ -456,14 +439,8 @@ async def _uuid_park(api: Api, args: str) -> str:
     return T.OK
 
 
-@command("uuid_transfer")
-async def _uuid_transfer(api: Api, args: str) -> str:
-    words = args.split()
-    if len(words) < 2:
-        return T.usage("uuid_transfer")
-    ch = api.channel(words[0])
-    if ch is None:
-        return T.NO_SUCH_CHANNEL
+@uuid_command("uuid_transfer", words=2)
+async def _uuid_transfer(api: Api, ch: Channel, words: list[str]) -> str:
     rest = words[1:]
     if rest[0] in ("-bleg", "-both"):
         rest = rest[1:]
@@ -476,14 +453,8 @@ async def _uuid_transfer(api: Api, args: str) -> str:
     return T.OK
 
 
-@command("uuid_record")
-async def _uuid_record(api: Api, args: str) -> str:
-    words = args.split()
-    if len(words) < 3:
-        return T.usage("uuid_record")
-    ch = api.channel(words[0])
-    if ch is None:
-        return T.CANNOT_LOCATE_SESSION
+@uuid_command("uuid_record", words=3, missing=T.CANNOT_LOCATE_SESSION)
+async def _uuid_record(api: Api, ch: Channel, words: list[str]) -> str:
     action, path = words[1], words[2]
     if action == "start":
         ch.node.media.start_record(ch, path)
@@ -495,14 +466,8 @@ async def _uuid_record(api: Api, args: str) -> str:
     return T.usage("uuid_record")
 
 
-@command("uuid_send_dtmf")
-async def _uuid_send_dtmf(api: Api, args: str) -> str:
-    words = args.split()
-    if len(words) < 2:
-        return T.usage("uuid_send_dtmf")
-    ch = api.channel(words[0])
-    if ch is None:
-        return T.CANNOT_LOCATE_SESSION
+@uuid_command("uuid_send_dtmf", words=2, missing=T.CANNOT_LOCATE_SESSION)
+async def _uuid_send_dtmf(api: Api, ch: Channel, words: list[str]) -> str:
     far = ch.bridged or ch.peer
     if far is not None:
         far.node.media.dtmf(far, words[1].split("@")[0], sender=ch)
