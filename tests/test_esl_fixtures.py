@@ -24,6 +24,7 @@ from switchio_lab.esl import (
 from switchio_lab.esl.replies import GOODBYE
 
 LOAD = "load_200calls_20cps.esl.gz"
+MEDIA_LOAD = "call_media_load.esl.gz"
 
 #: Frames per content type in each capture (measured, and checked against the README).
 COUNTS: dict[str, dict[str, int]] = {
@@ -51,12 +52,27 @@ COUNTS: dict[str, dict[str, int]] = {
                           DISCONNECT_NOTICE: 1},
     LOAD: {EVENT_PLAIN: 10001, COMMAND_REPLY: 603, API_RESPONSE: 1, AUTH_REQUEST: 1,
            DISCONNECT_NOTICE: 1},
+    # the captures of 2026-12-02 (verbose_events off)
+    "call_answer_race.esl": {EVENT_PLAIN: 1046, COMMAND_REPLY: 43, API_RESPONSE: 40,
+                             AUTH_REQUEST: 1, DISCONNECT_NOTICE: 1},
+    "call_bridge_xheaders.esl": {EVENT_PLAIN: 95, COMMAND_REPLY: 5, API_RESPONSE: 2,
+                                 AUTH_REQUEST: 1, DISCONNECT_NOTICE: 1},
+    "call_internal_profile.esl": {EVENT_PLAIN: 48, COMMAND_REPLY: 4, API_RESPONSE: 2,
+                                  AUTH_REQUEST: 1, DISCONNECT_NOTICE: 1},
+    MEDIA_LOAD: {EVENT_PLAIN: 2320, COMMAND_REPLY: 203, AUTH_REQUEST: 1, DISCONNECT_NOTICE: 1},
+    "call_playrec.esl": {EVENT_PLAIN: 63, COMMAND_REPLY: 7, API_RESPONSE: 2, AUTH_REQUEST: 1,
+                         DISCONNECT_NOTICE: 1},
+    "show_channels_lag.esl": {API_RESPONSE: 144, EVENT_PLAIN: 40, COMMAND_REPLY: 8,
+                              AUTH_REQUEST: 1, DISCONNECT_NOTICE: 1},
 }
 TOTALS = {
     "commands.esl": 68, "call_basic.esl": 56, "call_json.esl": 56, "call_xml.esl": 56,
     "call_media.esl": 210, "myevents_linger.esl": 14, "outbound_socket.esl": 20,
     "auth_rejected.esl": 3, "before_auth.esl": 7, "call_bridge.esl": 106,
     "call_failures.esl": 136, "call_xheaders.esl": 56, LOAD: 10607,
+    "call_answer_race.esl": 1131, "call_bridge_xheaders.esl": 104,
+    "call_internal_profile.esl": 56, MEDIA_LOAD: 2525, "call_playrec.esl": 74,
+    "show_channels_lag.esl": 194,
 }
 SCENARIOS = sorted(name.removesuffix(".esl") for name in COUNTS if name.endswith(".esl"))
 
