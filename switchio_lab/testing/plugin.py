@@ -30,9 +30,9 @@ except ImportError:  # pragma: no cover - the plugin then offers nothing
 
 import asyncio
 
-from .api import Client
-from .connection import InboundClient
-from .sim import Cluster, Node, NodeConfig
+from ..api import Client
+from ..connection import InboundClient
+from ..sim import Cluster, Node, NodeConfig
 
 Connect = Callable[..., Awaitable[InboundClient]]
 
