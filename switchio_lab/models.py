@@ -34,10 +34,8 @@ class SessionEnded(Exception):
 
 
 def event_key(event: Event) -> str:
-    """The name apps know an event by: its ``Event-Name``, or for a CUSTOM event its
-    ``Event-Subclass`` (``@callback("mod_bert::lost_sync")``, as in switchio)."""
-    name = event.name
-    return (event.subclass or name) if name == "CUSTOM" else name
+    """The name apps know an event by (:attr:`switchio_lab.esl.Event.key`)."""
+    return event.key
 
 
 def _event_time(event: Event) -> float:

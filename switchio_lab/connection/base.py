@@ -284,7 +284,7 @@ class Connection:
     def _deliver(self, event: Event) -> None:
         self.stats.events_in += 1
         try:
-            name = event.name
+            name = event.key
         except ProtocolError as exc:  # a JSON/XML event that does not decode
             log.error("%s: undecodable event skipped: %s", self, exc)
             return
@@ -292,10 +292,6 @@ class Connection:
             job = self._jobs.pop(event.get("Job-UUID", ""), None)
             if job is not None:
                 job._resolve(event)
-        elif name == "CUSTOM":
-            sub = event.subclass
-            if sub:
-                name = sub
         for names, cb in self._callbacks:
             if names is None or name in names or event.name in names:
                 try:

@@ -148,6 +148,19 @@ class Event(Mapping[str, str]):
         return self.get("Event-Subclass")
 
     @property
+    def key(self) -> str:
+        """The name apps and subscribers know the event by: its ``Event-Name``, or for a
+        CUSTOM event with a subclass its ``Event-Subclass`` (``mod_bert::lost_sync``).
+
+        The one place this rule is written; the connection, the listener and the lab's
+        log and inspector all read it from here.
+        """
+        name = self.get("Event-Name", "")
+        if name == "CUSTOM":
+            return self.get("Event-Subclass") or name
+        return name
+
+    @property
     def uuid(self) -> str | None:
         """``Unique-ID`` of the channel the event is about, if any."""
         return self.get("Unique-ID")
