@@ -6,18 +6,29 @@ The seed's app API at top level: ``import switchio_lab as switchio`` then
 
 __version__ = "0.1.0"
 
-from .api import AppError, Client, get_client
-from .apps import AppManager
-from .handlers import EventListener
-from .marks import callback, coroutine, event_callback, handler
-from .models import Call, Job, Session, SessionEnded
-from .pool import NodePool, PoolError
-from .service import Service
+from . import apps  # noqa: F401  (the built-in apps register themselves by name)
+from .core import (
+    AppError,
+    AppManager,
+    Call,
+    Client,
+    EventListener,
+    Job,
+    NodePool,
+    PoolError,
+    Service,
+    Session,
+    SessionEnded,
+    SwitchioError,
+    get_client,
+)
+from .core.marks import callback, coroutine, event_callback, handler
 
 __all__ = [
     "AppError", "AppManager", "Call", "Client", "EventListener", "Job", "NodePool",
-    "PoolError", "Service", "Session", "SessionEnded", "__version__", "callback", "coroutine",
-    "event_callback", "get_client", "handler", "load_ipython_extension",
+    "PoolError", "Service", "Session", "SessionEnded", "SwitchioError", "__version__",
+    "callback", "coroutine", "event_callback", "get_client", "handler",
+    "load_ipython_extension",
 ]
 
 

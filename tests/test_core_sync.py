@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 import switchio_lab as switchio
-from switchio_lab import sync
+from switchio_lab.core import sync
 from switchio_lab.sim import Cluster, Node, NodeConfig, Rule
 from switchio_lab.sync import OriginateError, SyncClient, run, sync_caller
 

@@ -25,6 +25,10 @@ class Job:
         self.launched = time.time()
         self.completed: float | None = None
         self.event: Event | None = None
+        #: for an originate: the uuid the originated leg gets, and its Session once the
+        #: call-control listener tracks it (set by the core; None on a bare connection)
+        self.sess_uuid: str | None = None
+        self.session: Any = None
         self._future: asyncio.Future[str] = (loop or asyncio.get_running_loop()).create_future()
 
     # -- state ---------------------------------------------------------------------
@@ -67,6 +71,21 @@ class Job:
         if result and result.startswith("+OK "):
             return result[4:].strip() or None
         return None
+
+    @property
+    def launch_time(self) -> float:
+        """When the job was sent (``time.time()``; switchio's name for :attr:`launched`)."""
+        return self.launched
+
+    @property
+    def result_time(self) -> float | None:
+        """When its result arrived (switchio's name for :attr:`completed`)."""
+        return self.completed
+
+    @property
+    def successful(self) -> bool | None:
+        """switchio's name for :attr:`success`."""
+        return self.success
 
     # -- waiting -------------------------------------------------------------------
     async def wait(self, timeout: float | None = None) -> str:

@@ -48,7 +48,7 @@ class Event(Mapping[str, str]):
     body come out of the plain, JSON and XML encodings of one event.
     """
 
-    __slots__ = ("_raw", "format", "_cache", "_table", "_split", "_split_exact", "_body")
+    __slots__ = ("_raw", "format", "_cache", "_table", "_split", "_split_exact", "_body", "_key")
 
     def __init__(self, raw: bytes, format: str = PLAIN) -> None:
         if format not in FORMATS:
@@ -60,6 +60,7 @@ class Event(Mapping[str, str]):
         self._split = -1  # header lines are known to extend at least this far
         self._split_exact = False
         self._body: str | None = None
+        self._key: str | None = None
 
     # -- construction -------------------------------------------------------------
     @classmethod
@@ -69,6 +70,7 @@ class Event(Mapping[str, str]):
         ev._raw = b""
         ev.format = PLAIN
         ev._cache = {}
+        ev._key = None
         table = {str(k): str(v) for k, v in headers.items()}
         if isinstance(body, bytes):
             body = body.decode("utf-8", "replace")

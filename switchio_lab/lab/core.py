@@ -34,8 +34,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .. import sync
 from ..api import Client
+from ..core import sync
 from ..handlers import AppVersion
 from ..models import Job, Session
 from ..service import Service
