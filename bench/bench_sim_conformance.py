@@ -1,6 +1,6 @@
 """Fidelity of the embedded switch: the golden captures replayed against it.
 
-Runs every scenario of the conformance suite (:mod:`switchio_lab.sim.conformance`), each
+Runs every scenario of the conformance suite (:mod:`switchio_lab.testing.conformance`), each
 on a fresh embedded node on loopback, and prints the table: event names in order per
 channel lane, share of FreeSWITCH's header names, reply texts and api bodies matched,
 then the main divergences of each scenario. A report, not a gate: it exits 0 whatever
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.support.fixtures import fixtures_dir  # noqa: E402
-from switchio_lab.sim.conformance import run  # noqa: E402
+from switchio_lab.testing.conformance import run  # noqa: E402
 
 
 def main() -> int:

@@ -1,6 +1,6 @@
 """The embedded switch's api texts against what a real FreeSWITCH 1.11 said.
 
-Every api/response body in the golden captures is rebuilt by :mod:`switchio_lab.sim.api_text`
+Every api/response body in the golden captures is rebuilt by :mod:`switchio_lab.sim.fs_text`
 from plain data and compared byte for byte: constant bodies directly, live-state bodies
 (status, show channels/calls with rows, uuid_dump) from the numbers and rows parsed back out
 of the capture. Texts no capture shows (taken from FreeSWITCH's source) are pinned below so
@@ -17,7 +17,7 @@ from urllib.parse import unquote_to_bytes
 import pytest
 
 from switchio_lab.esl import API_RESPONSE, COMMAND_REPLY, Frame, Parser
-from switchio_lab.sim import api_text as T
+from switchio_lab.sim import fs_text as T
 
 Entries = list[tuple[float, str, bytes]]
 ZERO = "00000000-0000-0000-0000-000000000000"

@@ -1,7 +1,7 @@
 """Conformance of the embedded switch with the golden FreeSWITCH captures.
 
 ``test_scenario_conforms`` replays each capture's commands against a fresh embedded node
-(:mod:`switchio_lab.sim.conformance`) and asserts the fidelity targets: every lane's
+(:mod:`switchio_lab.testing.conformance`) and asserts the fidelity targets: every lane's
 event names in order, at least 95 % of FreeSWITCH's header names, every reply text, and
 every api body that does not depend on volatile state. A failure lists what differs:
 it is the embedded switch's to-do list, not a flaky test.
@@ -20,7 +20,7 @@ import pytest
 from replay import ReplayServer
 
 from switchio_lab.esl import API_RESPONSE, COMMAND_REPLY, Frame
-from switchio_lab.sim.conformance import (
+from switchio_lab.testing.conformance import (
     GLOBAL,
     SCENARIOS,
     TARGET_HEADER_PCT,

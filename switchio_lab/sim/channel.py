@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from . import sipvars
 from .causes import CAUSE_TO_SIP, q850
+from .config import sample
 from .events import Block, SimEvent
+from .quality import hangup_media
 
 if TYPE_CHECKING:
     from .listener import Listener
@@ -284,8 +286,6 @@ class Channel:
         """Tell the SIP peer (the calling leg) after a network delay."""
         peer = self.peer
         if self.direction == "inbound" and peer is not None:
-            from .config import sample
-
             asyncio.get_running_loop().call_later(
                 sample(self.node.config.invite_delay), lambda: action(peer))
 
@@ -316,8 +316,6 @@ class Channel:
 
     async def sendmsg(self, headers: dict[str, str], body: str, command: str) -> str | None:
         """Handle an ESL ``sendmsg``; returns an ``-ERR`` text or None for ``+OK``."""
-        from .apps import APPS
-
         kind = headers.get("call-command", "execute")
         if kind == "hangup":
             cause = headers.get("hangup-cause", "NORMAL_CLEARING")
@@ -331,7 +329,7 @@ class Channel:
             arg = headers.get("execute-app-arg", "")
             if body and headers.get("content-type", "text/plain") == "text/plain" and not arg:
                 arg = body
-            if app not in APPS:
+            if app not in self.node.applications:
                 return f"-ERR invalid application {app}" if app else "-ERR no application"
             if self.cause:
                 return None
@@ -365,8 +363,6 @@ class Channel:
 
     async def execute(self, app: str, arg: str = "", app_uuid: str | None = None) -> str:
         """Run dialplan application ``app`` (CHANNEL_EXECUTE ... EXECUTE_COMPLETE)."""
-        from .apps import APPS
-
         app_uuid = app_uuid or str(uuidlib.uuid4())
         arg = self.expand(arg)
         info = {"Application": app}
@@ -386,7 +382,7 @@ class Channel:
         self.last_arg = arg or None
         self.fire("CHANNEL_EXECUTE", info)
         response = "_none_"
-        func = APPS.get(app)
+        func = self.node.applications.get(app)
         try:
             if func is None:
                 response = "-ERR invalid application"
@@ -502,8 +498,6 @@ class Channel:
 
     async def teardown(self) -> None:
         """CS_HANGUP, CALLSTATE HANGUP, CS_REPORTING, HANGUP_COMPLETE, DESTROY, CS_DESTROY."""
-        from .quality import hangup_media
-
         cause = self.cause or "NORMAL_CLEARING"
         self.set_state("CS_HANGUP", 10)
         end = self.hangup_at or time.time()

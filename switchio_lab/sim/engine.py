@@ -10,9 +10,11 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from . import sipvars
-from .apps import other_leg
+from .bridging import other_leg
 from .causes import is_cause
 from .channel import Channel, Hangup, Message
+from .config import sample
+from .dialstring import DialFailed, parse_vars
 
 if TYPE_CHECKING:
     from .node import Node
@@ -20,41 +22,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("switchio_lab.sim")
 
 _VARS = re.compile(r"^\{([^}]*)\}")
-
-
-class OriginateError(Exception):
-    """An originate that fails before any channel exists (``-ERR <CAUSE>``)."""
-
-    def __init__(self, cause: str) -> None:
-        self.cause = cause
-        super().__init__(cause)
-
-
-def parse_vars(text: str) -> dict[str, str]:
-    """``a=1,b='x,y',c=^^:p:q`` -> dict (FreeSWITCH's ``{}`` variable syntax)."""
-    out: dict[str, str] = {}
-    if not text:
-        return out
-    parts, buf, quote = [], [], None
-    for ch in text:
-        if quote:
-            if ch == quote:
-                quote = None
-            else:
-                buf.append(ch)
-        elif ch in "'\"":
-            quote = ch
-        elif ch == ",":
-            parts.append("".join(buf))
-            buf = []
-        else:
-            buf.append(ch)
-    parts.append("".join(buf))
-    for part in parts:
-        if "=" in part:
-            k, v = part.split("=", 1)
-            out[k.strip()] = v
-    return out
 
 
 class Engine:
@@ -117,7 +84,7 @@ class Engine:
         del dialplan
         try:
             a = await self.call(url, variables)
-        except OriginateError as exc:
+        except DialFailed as exc:
             return f"-ERR {exc.cause}"
         cause = await self.wait_answer(a, variables)
         if cause is not None:
@@ -131,18 +98,18 @@ class Engine:
         """Create the calling leg for endpoint ``url`` and send the call on its way."""
         endpoint, _, rest = url.partition("/")
         if endpoint == "error":
-            raise OriginateError(rest if is_cause(rest) else "NORMAL_CLEARING")
+            raise DialFailed(rest if is_cause(rest) else "NORMAL_CLEARING")
         if endpoint == "user":
-            raise OriginateError("USER_NOT_REGISTERED")
+            raise DialFailed("USER_NOT_REGISTERED")
         if endpoint not in ("sofia", "loopback"):
-            raise OriginateError("CHAN_NOT_IMPLEMENTED")
+            raise DialFailed("CHAN_NOT_IMPLEMENTED")
         refused = self.admit()
         if refused:
-            raise OriginateError(refused)
+            raise DialFailed(refused)
         if endpoint == "sofia":
             profile, _, dest = rest.partition("/")
             if profile not in self.node.config.sip or not dest:
-                raise OriginateError("INVALID_PROFILE" if dest else "INVALID_URL")
+                raise DialFailed("INVALID_PROFILE" if dest else "INVALID_URL")
             dest, _, params = dest.partition(";")
             user, _, hostport = dest.partition("@")
             host, _, port_text = hostport.partition(":")
@@ -416,8 +383,6 @@ class Engine:
 
 
 def _delay(value) -> float:
-    from .config import sample
-
     return sample(value)
 
 
@@ -431,4 +396,4 @@ def _subst(arg: str, m: re.Match[str]) -> str:
     return re.sub(r"\$(\d)", rep, arg)
 
 
-__all__ = ["Engine", "Message", "OriginateError", "parse_vars"]
+__all__ = ["Engine", "Message"]

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..esl import Event
 from ..esl.encoding import url_encode
-from .api_text import fs_url_encode
+from .fs_text import fs_url_encode
 
 
 @lru_cache(maxsize=1 << 16)

@@ -11,9 +11,12 @@ become the RTP statistics FreeSWITCH reports (:mod:`.quality`).
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from .media import Recorder
 
 if TYPE_CHECKING:
     from .channel import Channel
@@ -119,10 +122,6 @@ class MediaPlane:
     # -- recording ------------------------------------------------------------------------
     def start_record(self, ch: Channel, path: str, now: float | None = None) -> Path:
         """Record what ``ch`` sends and hears into a WAV file (RECORD_START)."""
-        import time
-
-        from .media import Recorder
-
         p = Path(path)
         if not p.is_absolute() and self.node.config.record_dir:
             p = Path(self.node.config.record_dir) / p
@@ -141,8 +140,6 @@ class MediaPlane:
     def stop_record(self, ch: Channel, which: str = "all", cause: str = "success-maxtime",
                     now: float | None = None) -> list[Path]:
         """Stop recordings of ``ch`` (``all`` or one path); returns the files written."""
-        import time
-
         leg = self.legs.get(ch.uuid)
         if leg is None:
             return []

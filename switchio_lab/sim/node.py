@@ -16,12 +16,16 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config import NodeConfig
+from .api_commands import Api
+from .applications import APPS
+from .config import VERSION_FULL, NodeConfig
+from .engine import Engine
 from .events import Block, SimEvent, date_headers
+from .listener import Listener
+from .mediaplane import MediaPlane
 
 if TYPE_CHECKING:
     from .channel import Channel
-    from .listener import Listener
 
 log = logging.getLogger("switchio_lab.sim")
 
@@ -69,11 +73,8 @@ class Node:
     """One embedded FreeSWITCH. Start it in a running loop: ``node = await Node(cfg).start()``."""
 
     def __init__(self, config: NodeConfig | None = None, cluster: Cluster | None = None) -> None:
-        from .api import Api
-        from .engine import Engine
-        from .mediaplane import MediaPlane
-
         self.config = config or NodeConfig()
+        self.applications = APPS  # the dialplan applications its channels run, by name
         self.cluster = cluster if cluster is not None else Cluster()
         self.cluster.add(self)
         self.channels: dict[str, Channel] = {}
@@ -131,9 +132,6 @@ class Node:
 
     async def start(self) -> Node:
         """Open the Event Socket (``esl_port`` 0 picks a free port) and start heartbeats."""
-        from . import media  # noqa: F401  (numpy's import would otherwise stall the first hangup)
-        from .listener import Listener
-
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: Listener(self), self.config.host, self.config.esl_port)
@@ -174,8 +172,6 @@ class Node:
             self.fire("HEARTBEAT", self.heartbeat_headers())
 
     def heartbeat_headers(self) -> dict[str, str]:
-        from .config import VERSION_FULL
-
         up = time.time() - self.started
         return {
             "Event-Info": "System Ready", "Up-Time": _uptime_words(up),

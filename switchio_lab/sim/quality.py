@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from .media import RtpStats
+
 if TYPE_CHECKING:
     from .channel import Channel
     from .mediaplane import Span
@@ -26,8 +28,6 @@ def hangup_media(ch: Channel) -> list[tuple[str, str]]:
     Audio flows only while something plays (a parked call sends nothing, as in the
     ``call_basic`` capture); the node's ``loss``/``jitter_ms`` impair what is received.
     """
-    from .media import RtpStats
-
     end = ch.hangup_at or time.time()
     leg = ch.node.media.hangup(ch, end)
     if ch.dialog is None:

@@ -12,6 +12,7 @@ import string
 import uuid as uuidlib
 from dataclasses import dataclass, field
 
+from .causes import CAUSE_TO_SIP, q850
 from .config import VERSION_FULL
 
 USER_AGENT = f"FreeSWITCH-mod_sofia/{VERSION_FULL}"
@@ -259,8 +260,6 @@ def hangup_signalling(ch, d: Dialog, remote: str, cause: str) -> list[tuple[str,
     ``cause`` is the caller's), ``refuse`` (the callee answered the INVITE with the
     failure for ``cause``) or ``unreachable`` (nothing at the address).
     """
-    from .causes import CAUSE_TO_SIP, q850
-
     code = q850(cause)
     if remote == "bye":
         sip = 200

@@ -1,6 +1,6 @@
 """``api`` / ``bgapi`` commands of the embedded switch.
 
-Each command decides what to say from the node's state; :mod:`.api_text` says it the
+Each command decides what to say from the node's state; :mod:`.fs_text` says it the
 way FreeSWITCH does. Every command fires an ``API`` event; ``bgapi`` also fires
 ``BACKGROUND_JOB`` with the result as body.
 """
@@ -8,15 +8,18 @@ way FreeSWITCH does. Every command fires an ``API`` event; ``bgapi`` also fires
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid as uuidlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from . import api_text as T
+from . import fs_text as T
+from .bridging import link
 from .causes import is_cause
 from .channel import Channel, Message
-from .engine import OriginateError
+from .dialstring import DialFailed
+from .listener import LOG_LEVELS
 
 if TYPE_CHECKING:
     from .listener import Listener
@@ -177,8 +180,6 @@ async def _echo(api: Api, args: str) -> str:
 
 @command("eval")
 async def _eval(api: Api, args: str) -> str:
-    import re
-
     def rep(m: re.Match[str]) -> str:
         return api.node.variables.get(m.group(1), "")
     return T.echo(re.sub(r"\$\{([^}]+)\}", rep, args))
@@ -237,8 +238,6 @@ async def _fsctl(api: Api, args: str) -> str:
     if sub == "loglevel":
         if len(words) < 2:  # FreeSWITCH echoes "no level given" as -1
             return T.fsctl_loglevel(-1)
-        from .listener import LOG_LEVELS
-
         w = words[1].lower()
         if w.isdigit():
             api.loglevel = int(w)
@@ -302,7 +301,7 @@ async def _originate(api: Api, args: str) -> str:
         result = await api.node.engine.originate(args)
     except ValueError:
         return T.usage("originate")
-    except OriginateError as exc:
+    except DialFailed as exc:
         return T.originate_error(exc.cause)
     return result + "\n"
 
@@ -383,8 +382,6 @@ async def _uuid_dump(api: Api, ch: Channel, words: list[str]) -> str:
 
 @command("uuid_bridge")
 async def _uuid_bridge(api: Api, args: str) -> str:
-    from .apps import link
-
     words = args.split()
     if len(words) < 2:
         return T.usage("uuid_bridge")

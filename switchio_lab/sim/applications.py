@@ -14,8 +14,13 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from .bridging import link, unlink
 from .causes import SIP_TO_CAUSE, is_cause
 from .channel import Channel, Hangup
+from .config import sample
+from .dialstring import DialFailed, parse_vars
+from .listener import Listener
+from .media import MediaError, parse_media
 
 log = logging.getLogger("switchio_lab.sim")
 
@@ -32,8 +37,6 @@ def app(name: str) -> Callable[[App], App]:
 
 @app("answer")
 async def answer(ch: Channel, arg: str) -> str:
-    from .config import sample
-
     delay = sample(ch.node.config.answer_delay) if ch.direction == "inbound" else 0.0
     if delay > 0 and not ch.is_answered:
         await ch.wait(delay)
@@ -148,8 +151,6 @@ async def transfer(ch: Channel, arg: str) -> str:
 
 @app("playback")
 async def playback(ch: Channel, arg: str) -> str:
-    from .media import MediaError, parse_media
-
     try:
         media = parse_media(arg, ch.node.sound_dir)
     except MediaError:
@@ -226,8 +227,6 @@ async def send_dtmf(ch: Channel, arg: str) -> str:
 @app("bridge")
 async def bridge(ch: Channel, arg: str) -> str:
     """Call ``arg`` and, once it answers, bridge it to this channel until one side leaves."""
-    from .engine import OriginateError, parse_vars
-
     url = arg.strip()
     variables: dict[str, str] = {}
     if url.startswith("{"):
@@ -245,7 +244,7 @@ async def bridge(ch: Channel, arg: str) -> str:
     engine = ch.node.engine
     try:
         other = await engine.call(url, variables, caller=ch)
-    except OriginateError as exc:
+    except DialFailed as exc:
         ch.setvars([("originate_disposition", exc.cause), ("DIALSTATUS", exc.cause)])
         return "_none_"
     gone = asyncio.ensure_future(asyncio.shield(ch.reported))
@@ -298,95 +297,9 @@ def answered_by(ch: Channel, other: Channel) -> None:
     ch.mark_answered()
 
 
-def link(a: Channel, b: Channel) -> None:
-    """Bridge ``a`` (it ran ``bridge``) to ``b``: CHANNEL_BRIDGE on ``a``, CALL_UPDATEs."""
-    now = time.time()
-    a.bridged, b.bridged = b, a
-    for x in (a, b):
-        x.bridged_at = now
-        x.caller["Caller-Channel-Bridged-Time"] = str(int(now * 1_000_000))
-    a.other.clear()
-    a.other.update(other_leg(b))
-    a.unsetvar("originate_signal_bond")
-    a.setvars([("originate_causes", f"{b.uuid};NONE"), ("signal_bond", b.uuid)])
-    a.fire("CHANNEL_BRIDGE", {"Bridge-A-Unique-ID": a.uuid, "Bridge-B-Unique-ID": b.uuid})
-    a.hangup_extra.append(("last_bridge_role", "originator"))
-    b.hangup_extra.append(("bridge_to", None))
-    bridge_vars = [("bridge_to", a.uuid), ("last_bridge_to", a.uuid), ("bridge_channel", a.name),
-                   ("bridge_uuid", a.uuid)]
-    b.setvars(bridge_vars)
-    b.set_state("CS_EXCHANGE_MEDIA", 5)
-    for x, y in ((b, a), (a, b)):
-        if x is a:
-            x.setvars([("bridge_to", b.uuid), ("last_bridge_to", b.uuid),
-                       ("bridge_channel", b.name), ("bridge_uuid", b.uuid)])
-        x.callee_direction = "SEND"
-        x.setvars([("last_sent_callee_id_name", y.cid_name if x is b else y.destination),
-                   ("last_sent_callee_id_number", y.cid_number if x is b else y.destination)])
-        x.fire("CALL_UPDATE", {
-            "Direction": "SEND", "Sent-Callee-ID-Name": x.getvar("last_sent_callee_id_name"),
-            "Sent-Callee-ID-Number": x.getvar("last_sent_callee_id_number"),
-            "Bridged-To": y.uuid})
-    # the new caller id travels to both far ends as a SIP INFO (message/update_display)
-    asyncio.get_running_loop().call_later(0.02, _send_info, b.destination, a.peer, b.peer)
-
-
-def _send_info(display: str, *fars: Channel | None) -> None:
-    for far in fars:
-        if far is not None and far.dialog is not None and far.cause is None:
-            d = far.dialog
-            if far.direction == "outbound":
-                info = (d.callee_user, d.callee_host, far.cid_number, d.caller_host,
-                        d.callee_user, d.callee_host)
-            else:
-                info = (d.caller_user, d.caller_host, d.callee_user, d.callee_host, "mod_sofia",
-                        d.caller_host)
-            far.fire("RECV_INFO", dict(zip(
-                ("SIP-From-User", "SIP-From-Host", "SIP-To-User", "SIP-To-Host",
-                 "SIP-Contact-User", "SIP-Contact-Host"), info, strict=True),
-                **{"SIP-Content-Type": "message/update_display"}))
-            if far.direction == "outbound":  # the caller now displays the far end's id
-                far.caller["Caller-Caller-ID-Name"] = display
-                far.caller["Caller-Caller-ID-Number"] = display
-
-
-def unlink(a: Channel, b: Channel) -> None:
-    """End the bridge: CHANNEL_UNBRIDGE on the leg that ran ``bridge``."""
-    cause = b.cause or a.cause or "NORMAL_CLEARING"
-    a.unsetvar("bridge_to")
-    a.setvar("bridge_hangup_cause", cause)
-    b.setvar("bridge_hangup_cause", cause)
-    a.fire("CHANNEL_UNBRIDGE", {"Bridge-A-Unique-ID": a.uuid, "Bridge-B-Unique-ID": b.uuid})
-    if a.bridged is b:
-        a.bridged = None
-    if b.bridged is a:
-        b.bridged = None
-
-
-def other_leg(ch: Channel, originator: bool = False) -> dict[str, str]:
-    """``Other-Type`` and ``Other-Leg-*``: ``ch``'s caller profile as its partner sees it.
-
-    For a new bridge leg FreeSWITCH shows its originator's profile with every time at 0.
-    """
-    out = {"Other-Type": "originator" if originator else "originatee"}
-    for k, v in ch.caller.items():
-        name = k[len("Caller-"):]
-        if name == "Profile-Index":
-            continue
-        if originator and ("-Time" in name or name in ("Channel-Last-Hold",
-                                                       "Channel-Hold-Accum")):
-            v = "0"
-        out["Other-Leg-" + name] = v
-    if not originator:
-        out["Other-Leg-Logical-Direction"] = "inbound"
-    return out
-
-
 @app("socket")
 async def socket(ch: Channel, arg: str) -> str:
     """Connect to an outbound ESL server (``host:port [async] [full]``) and serve it."""
-    from .listener import Listener
-
     words = arg.split()
     if not words:
         return "-ERR no address"
