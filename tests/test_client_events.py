@@ -7,7 +7,8 @@ import asyncio
 import logging
 
 import pytest
-from _helpers import Recorder, plain_event, scripted_server, standard_reply
+from fake_server import plain_event, scripted_server, standard_reply
+from helpers import Recorder
 
 from switchio_lab.connection import ConnectionLost, InboundClient
 from switchio_lab.esl import Command, Event, replies

@@ -9,17 +9,15 @@ import asyncio
 import time
 
 import pytest
-from _helpers import (
+from fake_server import (
     AdHocServer,
     Peer,
-    Recorder,
+    ScriptedServer,
     plain_event,
     scripted_server,
-    settle,
     standard_reply,
-    unused_port,
 )
-from replay import ScriptedServer
+from helpers import Recorder, settle, unused_port
 
 from switchio_lab.connection import (
     AuthenticationError,

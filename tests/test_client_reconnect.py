@@ -10,18 +10,16 @@ import asyncio
 import logging
 
 import pytest
-from _helpers import (
+from fake_server import (
     AdHocServer,
     Peer,
-    Recorder,
+    ScriptedServer,
     job_event,
     plain_event,
     scripted_server,
-    settle,
     standard_reply,
-    until,
 )
-from replay import ScriptedServer
+from helpers import Recorder, settle, until
 
 from switchio_lab.connection import (
     AuthenticationError,

@@ -13,8 +13,8 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
-from _helpers import Recorder, Transcript, assert_same_commands, reply_value, scripted_server
-from replay import ReplayServer
+from fake_server import ReplayServer, scripted_server
+from helpers import Recorder, Transcript, assert_same_commands, reply_value
 
 from switchio_lab.connection import (
     ApiError,

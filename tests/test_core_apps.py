@@ -7,18 +7,10 @@ import logging
 from collections import defaultdict
 
 import pytest
-from _helpers import until
 
 import switchio_lab as switchio
 from switchio_lab import AppError
-
-
-@pytest.fixture
-async def client(sim_node):
-    client = switchio.Client(sim_node.host, sim_node.esl_port, reconnect=False)
-    await client.connect()
-    yield client
-    await client.disconnect()
+from switchio_lab.testing import until
 
 
 async def place(client, node, app_id=None, hangup_after=None):

@@ -13,10 +13,10 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import pytest
-from _helpers import until
 
 import switchio_lab as switchio
 from switchio_lab.sim import Node, NodeConfig
+from switchio_lab.testing import until
 
 #: the events the recording apps take (every channel event of the call's life)
 NAMES = ("CHANNEL_CREATE", "CHANNEL_ORIGINATE", "CHANNEL_STATE", "CHANNEL_CALLSTATE",

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from _helpers import until
 
 import switchio_lab as switchio
 from switchio_lab import AppError, Job
+from switchio_lab.testing import until
 
 
 class Answer:
@@ -30,14 +30,6 @@ class JobWatcher:
     @switchio.callback("BACKGROUND_JOB")
     def on_job(self, job) -> None:
         self.jobs.append(job)
-
-
-@pytest.fixture
-async def client(sim_node):
-    client = switchio.Client(sim_node.host, sim_node.esl_port, reconnect=False)
-    await client.connect()
-    yield client
-    await client.disconnect()
 
 
 async def test_originate_job_gets_the_caller_session(client, sim_node) -> None:

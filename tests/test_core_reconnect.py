@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from _helpers import until
 
 import switchio_lab as switchio
 from switchio_lab import SessionEnded
 from switchio_lab.connection import ConnectionLost, InboundClient
+from switchio_lab.testing import until
 
 
 class Tracker:

@@ -11,7 +11,7 @@ import asyncio
 import logging
 
 import pytest
-from _helpers import Recorder, Transcript, assert_same_commands, settle, until
+from helpers import Recorder, Transcript, assert_same_commands, settle, until
 
 from switchio_lab.connection import OutboundServer, OutboundSession
 from switchio_lab.esl import Command, CommandParser, replies
