@@ -83,4 +83,10 @@ def transcript(
 
 
 # --- clients -----------------------------------------------------------------------------
-# (client / connection fixtures go here)
+# (generic ones, sim_node, sim_client, connect ...: switchio_lab.testing.plugin)
+
+
+@pytest.fixture
+def client(sim_client):
+    """The call-control client of the core tests: the plugin's ``sim_client``."""
+    return sim_client

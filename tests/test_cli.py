@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from switchio_lab.connection import InboundClient
+from switchio_lab.testing import scaled
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "switchio_lab.cli"]
@@ -42,17 +43,23 @@ async def test_sim_serves_real_esl_until_interrupted() -> None:
         "--internal-port", "25060", "--external-port", "25080", cwd=ROOT,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
-        lines = [(await asyncio.wait_for(proc.stdout.readline(), 15)).decode() for _ in range(3)]
+        lines = [(await asyncio.wait_for(proc.stdout.readline(), scaled(15))).decode()
+                 for _ in range(3)]
         assert f"ESL 127.0.0.1:{port}" in lines[0] and "external sip:127.0.0.1:25080" in lines[0]
         assert f"ESL 127.0.0.1:{port + 1}" in lines[1]  # shared host: ports shift
         async with InboundClient("127.0.0.1", port + 1, reconnect=False) as client:
             assert await client.api("hostname") == "switchio-lab-2"
             await client.bgapi("originate sofia/external/x@127.0.0.1:25080 &park()")
-            await asyncio.sleep(0.2)  # node 1's callee is parked: two legs, one per node
-            assert (await client.api("show channels count")).strip() == "1 total."
+            # node 1's callee is parked: two legs, one per node
+            for _ in range(int(scaled(5) / 0.02)):
+                count = (await client.api("show channels count")).strip()
+                if count == "1 total.":
+                    break
+                await asyncio.sleep(0.02)
+            assert count == "1 total."
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = await asyncio.wait_for(proc.communicate(), 15)
+        out, err = await asyncio.wait_for(proc.communicate(), scaled(15))
     assert proc.returncode == 0, err.decode()
     assert b"stopped" in out
 
@@ -63,15 +70,15 @@ async def test_serve_runs_an_app_file_against_a_node(sim_node, connect) -> None:
         *CLI, "serve", addr, "--app", "tests/seed_apps.py:TonePlay", cwd=ROOT,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
-        line = await asyncio.wait_for(proc.stdout.readline(), 15)
+        line = await asyncio.wait_for(proc.stdout.readline(), scaled(15))
         assert b"loaded TonePlay as 'default'" in line, line
-        await asyncio.wait_for(proc.stdout.readline(), 5)  # "serving"
+        await asyncio.wait_for(proc.stdout.readline(), scaled(5))  # "serving"
         client = await connect(sim_node)
         reply = await client.api(f"originate sofia/external/x@{sim_node.sip_address()} &park()")
         assert reply.startswith("+OK"), reply  # answered by the served TonePlay
     finally:
         proc.send_signal(signal.SIGINT)
-        await asyncio.wait_for(proc.communicate(), 15)
+        await asyncio.wait_for(proc.communicate(), scaled(15))
     assert proc.returncode == 0
 
 
@@ -93,7 +100,7 @@ async def test_serve_reports_a_wrong_password(sim_node) -> None:
     proc = await asyncio.create_subprocess_exec(
         *CLI, "serve", addr, "--password", "nope", "--app", "tests/seed_apps.py:TonePlay",
         cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), 20)
+    out, err = await asyncio.wait_for(proc.communicate(), scaled(20))
     assert proc.returncode != 0
     assert b"rejected the password" in err and b"nope" not in err
 
@@ -110,7 +117,7 @@ async def test_dial_runs_a_load_test_and_stores_its_cdrs(tmp_path) -> None:
             f"load@{node.sip_address()}", "--rate", "20", "--limit", "5", "--duration", "0.3",
             "--max-offered", "20", "--runs-dir", str(tmp_path), "--name", "t", cwd=ROOT,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        out, err = await asyncio.wait_for(proc.communicate(), scaled(60))
     finally:
         await node.stop()
     text = out.decode()

@@ -7,10 +7,12 @@ import asyncio
 import logging
 
 import pytest
-from _helpers import Recorder, plain_event, scripted_server, standard_reply
+from fake_server import plain_event, scripted_server, standard_reply
+from helpers import Recorder
 
 from switchio_lab.connection import ConnectionLost, InboundClient
 from switchio_lab.esl import Command, Event, replies
+from switchio_lab.testing import scaled
 
 UUID = "0b4d2e87-92ec-41b3-bc5c-93a456c2da3d"
 
@@ -168,7 +170,7 @@ async def test_event_streams_deliver_in_order_and_end_on_close():
         await asyncio.sleep(0)
         await client.close()
         with pytest.raises(StopAsyncIteration):
-            await asyncio.wait_for(pending, 1)
+            await asyncio.wait_for(pending, scaled(1))
         assert [e async for e in custom] == []
         with pytest.raises(ConnectionLost):
             await states.get(timeout=1)
@@ -184,7 +186,7 @@ async def test_slow_consumer_drops_not_blocks(caplog):
         slow = client.events(maxsize=100)  # never read while the flood comes
         fast = client.events()  # the default queue is large
         with caplog.at_level(logging.WARNING, logger="switchio_lab.connection"):
-            assert await asyncio.wait_for(client.api("flood"), 2) == "+OK fired"
+            assert await asyncio.wait_for(client.api("flood"), scaled(2)) == "+OK fired"
             assert await client.api("status") == "api:status"  # still reading
         assert len(counted) == 1000  # callbacks got every event
         assert len(slow) == 100
@@ -237,14 +239,14 @@ async def test_bgapi_subscribes_background_job_when_needed():
         await client.connect()
         first = await client.bgapi("status")
         second = await client.bgapi("version")
-        assert [await first.wait(1), await second.wait(1)] == ["+OK done\n"] * 2
+        assert [await first.wait(scaled(1)), await second.wait(scaled(1))] == ["+OK done\n"] * 2
         assert lines(server) == [
             "auth ClueCon", "event plain BACKGROUND_JOB", "bgapi status", "bgapi version"]
         assert client.event_names == {"BACKGROUND_JOB"}
 
         # after noevents the subscription is gone: the next bgapi asks again
         await client.noevents()
-        assert await (await client.bgapi("status")).wait(1) == "+OK done\n"
+        assert await (await client.bgapi("status")).wait(scaled(1)) == "+OK done\n"
         assert lines(server)[-3:] == ["noevents", "event plain BACKGROUND_JOB", "bgapi status"]
         await client.close()
 
@@ -254,7 +256,7 @@ async def test_bgapi_does_not_subscribe_when_all_events_come():
         client = client_for(server.port)
         await client.connect()
         await client.subscribe("ALL")
-        assert await (await client.bgapi("status")).wait(1) == "+OK done\n"
+        assert await (await client.bgapi("status")).wait(scaled(1)) == "+OK done\n"
         assert lines(server) == ["auth ClueCon", "event plain ALL", "bgapi status"]
         await client.close()
 
@@ -266,7 +268,7 @@ async def test_bgapi_uses_the_connection_event_format():
         await client.connect()
         await client.subscribe("CHANNEL_CREATE", format="json")
         job = await client.bgapi("status")
-        assert await job.wait(1) == "+OK done\n"
+        assert await job.wait(scaled(1)) == "+OK done\n"
         assert job.event is not None and job.event.format == "json"
         assert lines(server) == ["auth ClueCon", "event json CHANNEL_CREATE",
                                  "event json BACKGROUND_JOB", "bgapi status"]
@@ -279,8 +281,8 @@ async def test_bgapi_lets_background_job_through_filters():
         rec = Recorder(client)
         await client.connect()
         await client.filter("Unique-ID", UUID)
-        assert await (await client.bgapi("status")).wait(1) == "+OK done\n"
-        assert await (await client.bgapi("version")).wait(1) == "+OK done\n"
+        assert await (await client.bgapi("status")).wait(scaled(1)) == "+OK done\n"
+        assert await (await client.bgapi("version")).wait(scaled(1)) == "+OK done\n"
         assert lines(server) == [
             "auth ClueCon", f"filter Unique-ID {UUID}", "event plain BACKGROUND_JOB",
             "filter Event-Name BACKGROUND_JOB", "bgapi status", "bgapi version"]
@@ -288,7 +290,7 @@ async def test_bgapi_lets_background_job_through_filters():
         # all filters deleted, a new one added: the job filter must come back with it
         await client.filter_delete("all")
         await client.filter("Unique-ID", "another")
-        assert await (await client.bgapi("status")).wait(1) == "+OK done\n"
+        assert await (await client.bgapi("status")).wait(scaled(1)) == "+OK done\n"
         assert lines(server)[-4:] == [
             "filter delete all", "filter Unique-ID another",
             "filter Event-Name BACKGROUND_JOB", "bgapi status"]

@@ -10,18 +10,16 @@ import asyncio
 import logging
 
 import pytest
-from _helpers import (
+from fake_server import (
     AdHocServer,
     Peer,
-    Recorder,
+    ScriptedServer,
     job_event,
     plain_event,
     scripted_server,
-    settle,
     standard_reply,
-    until,
 )
-from replay import ScriptedServer
+from helpers import Recorder, settle, until
 
 from switchio_lab.connection import (
     AuthenticationError,
@@ -31,6 +29,7 @@ from switchio_lab.connection import (
     ProtocolError,
 )
 from switchio_lab.esl import Command, replies
+from switchio_lab.testing import scaled
 
 UUID = "0b4d2e87-92ec-41b3-bc5c-93a456c2da3d"
 JOB = "7b2e0d1c-0000-4000-8000-000000000001"
@@ -190,10 +189,10 @@ async def test_in_flight_commands_and_jobs_fail_on_drop():
 
         server.drop()
         with pytest.raises(ConnectionLost) as info:
-            await asyncio.wait_for(hang, 1)
+            await asyncio.wait_for(hang, scaled(1))
         assert "connection lost" in str(info.value) and "'api hang'" in str(info.value)
         with pytest.raises(ConnectionLost) as info:
-            await job.wait(1)
+            await job.wait(scaled(1))
         assert JOB in str(info.value) and "originate sofia/external/x &park()" in str(info.value)
         assert job.done() and job.success is False and job.result is None
 
@@ -215,7 +214,7 @@ async def test_command_issued_while_disconnected_waits_for_the_reconnect(server)
 
     server.drop()
     await rec.wait_state("disconnected")
-    assert await asyncio.wait_for(waiting[0], 2) == "api:later"
+    assert await asyncio.wait_for(waiting[0], scaled(2)) == "api:later"
     assert rec.states == ["connected", "disconnected", "reconnected"]
     # sent on the new connection, after authentication and the restored subscription
     assert lines(server, 1) == ["auth ClueCon", "event plain CHANNEL_CREATE", "api later"]
@@ -243,7 +242,7 @@ async def test_command_issued_during_the_reconnect_handshake_waits():
         early = asyncio.ensure_future(client.api("early"))
         await settle(0.05)
         greet.set()
-        assert await asyncio.wait_for(early, 2) == "api:early"
+        assert await asyncio.wait_for(early, scaled(2)) == "api:early"
         assert [c.line for c in second.commands] == [
             "auth ClueCon", "event plain CHANNEL_CREATE", "api early"]
         assert rec.states == ["connected", "disconnected", "reconnected"]
@@ -274,7 +273,7 @@ async def test_password_rejected_on_reconnect_stops(caplog):
         assert f"127.0.0.1:{server.port}" in str(client.last_error)
         assert "ClueCon" not in str(client.last_error)
         with pytest.raises(NotConnected):
-            await asyncio.wait_for(waiting[0], 1)
+            await asyncio.wait_for(waiting[0], scaled(1))
         await settle(0.2)
         assert len(server.log) == 2  # no more attempts
         assert not client.connected
@@ -304,7 +303,7 @@ async def test_close_stops_reconnecting(phase):
         await client.close()
         assert rec.states == ["connected", "disconnected", "closed"]
         with pytest.raises(NotConnected):
-            await asyncio.wait_for(waiting[0], 1)
+            await asyncio.wait_for(waiting[0], scaled(1))
         attempts = len(server.log)
         await settle(0.2)
         assert len(server.log) == attempts
@@ -333,7 +332,7 @@ async def test_protocol_error_reconnects_and_is_not_blamed_later():
         await until(lambda: "api hang" in lines(server, 1))
         server.drop()
         with pytest.raises(ConnectionLost) as info:
-            await asyncio.wait_for(hang, 1)
+            await asyncio.wait_for(hang, scaled(1))
         assert "protocol error" not in str(info.value)
         assert "'api hang'" in str(info.value)
         await until(lambda: client.stats.reconnects == 2)
@@ -358,7 +357,7 @@ async def test_job_resolves_when_result_comes_with_the_reply(order):
         await client.connect()
         for command in ["originate sofia/external/a &park()", "status"]:
             job = await client.bgapi(command)
-            assert await job.wait(1) == f"+OK {UUID}\n"
+            assert await job.wait(scaled(1)) == f"+OK {UUID}\n"
             assert job.success is True
             assert job.uuid_created == UUID
             assert job.event is not None

@@ -13,8 +13,8 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
-from _helpers import Recorder, Transcript, assert_same_commands, reply_value, scripted_server
-from replay import ReplayServer
+from fake_server import ReplayServer, scripted_server
+from helpers import Recorder, Transcript, assert_same_commands, reply_value
 
 from switchio_lab.connection import (
     ApiError,
@@ -26,6 +26,7 @@ from switchio_lab.connection import (
 )
 from switchio_lab.connection.base import _Wire
 from switchio_lab.esl import API_RESPONSE, COMMAND_REPLY, LOG_DATA, Command, commands, replies
+from switchio_lab.testing import scaled
 
 
 @contextlib.asynccontextmanager
@@ -81,7 +82,7 @@ async def test_one_call(fixtures_dir, name, fmt, kill_cause):
         callee = await rec.wait(inbound_park)
         assert await client.api(f"uuid_answer {callee.uuid}") == "+OK\n"
 
-        result = await job.wait(2)
+        result = await job.wait(scaled(2))
         assert result == t.job_results[job_uuid]
         assert job.success is True and job.cause is None
         caller = job.uuid_created
@@ -129,7 +130,7 @@ async def test_call_media(fixtures_dir):
 
         b = (await rec.wait(inbound_park)).uuid
         assert await client.execute("answer", uuid=b, event_lock=True) == "+OK"
-        a = (await job.wait(2)).split()[1]
+        a = (await job.wait(scaled(2))).split()[1]
         await rec.wait(lambda e: e.name == "CHANNEL_PARK" and e.uuid == a)
         # pipelined, as in the capture: both are written before either reply is read
         level, rec_start = await asyncio.gather(
@@ -199,7 +200,7 @@ async def test_call_bridge(fixtures_dir):
         far = (await rec.wait(inbound_park, since=mark)).uuid
         assert far != proxy
         assert await client.api(f"uuid_answer {far}") == "+OK\n"
-        caller = (await job.wait(2)).split()[1]
+        caller = (await job.wait(scaled(2))).split()[1]
         bridged = await rec.wait(lambda e: e.name == "CHANNEL_BRIDGE" and e.uuid == proxy)
         assert bridged["Other-Leg-Unique-ID"] != proxy
         await rec.wait(lambda e: e.name == "CHANNEL_PARK" and e.uuid == caller)
@@ -244,16 +245,16 @@ async def test_call_failures(fixtures_dir):
         # 4: a SIP peer that does not exist
         results = [busy]
         for cmd in bgapis[1:4]:
-            await results[-1].wait(2)
+            await results[-1].wait(scaled(2))
             results.append(await originate(cmd))
-        await results[-1].wait(2)
+        await results[-1].wait(scaled(2))
         # 5: the caller is killed before anyone answers
         mark = rec.mark()
         cancel = await originate(bgapis[4])
         await rec.wait(inbound_park, since=mark)
         caller = bgapis[4].args.split("origination_uuid=")[1].split(",")[0]
         assert await client.api(f"uuid_kill {caller} ORIGINATOR_CANCEL") == "+OK\n"
-        await cancel.wait(2)
+        await cancel.wait(scaled(2))
         results.append(cancel)
         await say_goodbye(client, rec)
 
@@ -513,7 +514,8 @@ async def test_auth_rejected(fixtures_dir):
         rec = Recorder(client)
         with pytest.raises(AuthenticationError) as info:
             await client.connect()
-        await asyncio.sleep(0.2)  # a client that failed to connect must not retry on its own
+        # a client that failed to connect must not retry on its own
+        await asyncio.sleep(scaled(0.2))
         assert srv.connections == 1
     message = str(info.value)
     assert f"127.0.0.1:{srv.port}" in message

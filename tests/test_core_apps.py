@@ -7,25 +7,17 @@ import logging
 from collections import defaultdict
 
 import pytest
-from _helpers import until
 
 import switchio_lab as switchio
 from switchio_lab import AppError
-
-
-@pytest.fixture
-async def client(sim_node):
-    client = switchio.Client(sim_node.host, sim_node.esl_port, reconnect=False)
-    await client.connect()
-    yield client
-    await client.disconnect()
+from switchio_lab.testing import scaled, until
 
 
 async def place(client, node, app_id=None, hangup_after=None):
     """A call from the node to itself, answered by the app (see Answering)."""
     kwargs = {"hangup_ms": int(hangup_after * 1000)} if hangup_after else {}
     job = await client.originate(f"callee@{node.sip_address()}", app_id=app_id, **kwargs)
-    assert (await job.wait(3)).startswith("+OK"), job.result
+    assert (await job.wait(scaled(3))).startswith("+OK"), job.result
     return job
 
 

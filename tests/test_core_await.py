@@ -7,18 +7,10 @@ import logging
 import time
 
 import pytest
-from _helpers import until
 
 import switchio_lab as switchio
 from switchio_lab import SessionEnded
-
-
-@pytest.fixture
-async def client(sim_node):
-    client = switchio.Client(sim_node.host, sim_node.esl_port, reconnect=False)
-    await client.connect()
-    yield client
-    await client.disconnect()
+from switchio_lab.testing import scaled, until
 
 
 async def place(client, node, **kwargs):
@@ -35,7 +27,7 @@ async def test_answer_resumes_on_answer(client, sim_node) -> None:
     event = await callee.answer()
     assert event.name == "CHANNEL_ANSWER" and event.uuid == callee.uuid
     assert callee.answered and callee.answer_time is not None
-    assert (await job.wait(2)).startswith("+OK")  # the caller hears the answer
+    assert (await job.wait(scaled(2))).startswith("+OK")  # the caller hears the answer
     await until(lambda: caller.answered)
     assert await callee.answer() is None  # already answered: nothing to wait for
     assert callee._waiters.get("CHANNEL_ANSWER", []) == []
@@ -44,7 +36,7 @@ async def test_answer_resumes_on_answer(client, sim_node) -> None:
 async def test_hangup_resumes_once_the_session_is_gone(client, sim_node) -> None:
     job, caller, callee = await place(client, sim_node)
     await callee.answer()
-    await job.wait(2)
+    await job.wait(scaled(2))
     await caller.hangup()
     assert caller.hungup and caller.destroyed and caller.cause == "NORMAL_CLEARING"
     assert caller.uuid not in client.listener.sessions
@@ -57,12 +49,12 @@ async def test_hangup_resumes_once_the_session_is_gone(client, sim_node) -> None
 async def test_recv_playback_stop_subscribes_and_waits_for_the_tone(client, sim_node) -> None:
     job, caller, callee = await place(client, sim_node)
     await callee.answer()
-    await job.wait(2)
+    await job.wait(scaled(2))
     conn = client.connection
     assert "PLAYBACK_STOP" not in conn.event_names
     start = time.monotonic()
     await caller.playback("tone_stream://%(200,0,500)")
-    event = await caller.recv("PLAYBACK_STOP", timeout=3)
+    event = await caller.recv("PLAYBACK_STOP", timeout=scaled(3))
     assert time.monotonic() - start >= 0.18  # the tone played for its duration
     assert event.uuid == caller.uuid
     assert event["Playback-File-Path"] == "tone_stream://%(200,0,500)"
@@ -70,7 +62,7 @@ async def test_recv_playback_stop_subscribes_and_waits_for_the_tone(client, sim_
     assert caller["Playback-File-Path"] == "tone_stream://%(200,0,500)"  # latest headers
     # a second playback: already subscribed, no hang either
     await caller.playback("tone_stream://%(100,0,500)")
-    assert (await caller.recv("PLAYBACK_STOP", timeout=3)).uuid == caller.uuid
+    assert (await caller.recv("PLAYBACK_STOP", timeout=scaled(3))).uuid == caller.uuid
     await client.hupall()
 
 
@@ -79,7 +71,7 @@ async def test_every_wait_has_a_timeout(client, sim_node) -> None:
     start = time.monotonic()
     with pytest.raises(asyncio.TimeoutError, match=f"no DTMF for session {callee.uuid}"):
         await callee.recv("DTMF", timeout=0.2)
-    assert 0.18 <= time.monotonic() - start < 1.0
+    assert 0.18 <= time.monotonic() - start < scaled(2.0)  # fired, and not after 10x
     assert callee._waiters.get("DTMF") == []  # the timed-out waiter is not kept
     await until(lambda: "DTMF" in client.connection.event_names)
     with pytest.raises(asyncio.TimeoutError):
@@ -87,7 +79,7 @@ async def test_every_wait_has_a_timeout(client, sim_node) -> None:
     with pytest.raises(asyncio.TimeoutError):
         await client.listener.waitfor(callee, "never", timeout=0.1)
     with pytest.raises(asyncio.TimeoutError):
-        await job.wait(0.1)  # the callee never answers
+        await job.wait(scaled(0.1))  # the callee never answers
     assert job.waiting
     await client.hupall()
 
@@ -96,21 +88,21 @@ async def test_waits_fail_with_session_ended(client, sim_node) -> None:
     job, caller, callee = await place(client, sim_node)
     stop = asyncio.ensure_future(callee.recv("PLAYBACK_STOP"))
     polled = asyncio.ensure_future(callee.poll(["DTMF", "CHANNEL_BRIDGE"]))
-    varwait = client.listener.waitfor(callee, "never", timeout=5)
-    await asyncio.sleep(0.05)
+    varwait = client.listener.waitfor(callee, "never", timeout=scaled(5))
+    await asyncio.sleep(scaled(0.05))  # let the three waits start
     await client.api(f"uuid_kill {callee.uuid} CALL_REJECTED")
     with pytest.raises(SessionEnded) as info:
-        await asyncio.wait_for(stop, 2)
+        await asyncio.wait_for(stop, scaled(2))
     message = str(info.value)
     assert callee.uuid in message and "PLAYBACK_STOP" in message
     assert "CALL_REJECTED" in message
     with pytest.raises(SessionEnded):
-        await asyncio.wait_for(polled, 2)
+        await asyncio.wait_for(polled, scaled(2))
     with pytest.raises(SessionEnded):
         await varwait
     with pytest.raises(SessionEnded, match="has ended"):  # waiting on a gone session
         await callee.recv("CHANNEL_ANSWER")
-    assert (await job.wait(2)).startswith("-ERR")
+    assert (await job.wait(scaled(2))).startswith("-ERR")
 
 
 class FireAndForget:
@@ -130,7 +122,7 @@ async def test_control_from_plain_callbacks_works_and_errors_are_logged(
     caplog.set_level(logging.ERROR, logger="switchio_lab")
     await client.load_app(FireAndForget, "ff")
     job, caller, callee = await place(client, sim_node, app_id="ff")
-    assert (await job.wait(2)).startswith("+OK")
+    assert (await job.wait(scaled(2))).startswith("+OK")
     await until(lambda: callee.answered and caller.answered)
     assert await callee.getvar("handled_by") == "fire_and_forget"
     await until(lambda: len(caplog.records) >= 2)
@@ -153,16 +145,13 @@ async def test_waiters_fail_when_the_connection_closes_for_good(sim_node, connec
     client = switchio.Client(sim_node.host, sim_node.esl_port, reconnect=False)
     await client.connect()
     job = await client.originate(f"lost@{sim_node.sip_address()}")
-    for _ in range(200):
-        if job.session is not None:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: job.session is not None)
     sess = job.session
     assert sess is not None
-    waiting = asyncio.ensure_future(sess.recv("CHANNEL_ANSWER", timeout=30))
-    await asyncio.sleep(0.05)
+    waiting = asyncio.ensure_future(sess.recv("CHANNEL_ANSWER", timeout=scaled(30)))
+    await until(lambda: sess._waiters.get("CHANNEL_ANSWER"))
     for listener in list(sim_node.listeners):
         listener.transport.abort()
     with pytest.raises(switchio.SessionEnded, match="connection closed"):
-        await asyncio.wait_for(waiting, 3)
+        await asyncio.wait_for(waiting, scaled(3))
     assert sess.lost and client.listener.count_sessions() == 0

@@ -12,7 +12,7 @@ from switchio_lab.apps import AppManager
 from switchio_lab.pool import NodePool, PoolError, split_contact
 from switchio_lab.service import Service
 from switchio_lab.sim import Cluster, Node, NodeConfig
-from switchio_lab.testing import until
+from switchio_lab.testing import scaled, until
 
 
 class Recorder:
@@ -149,7 +149,7 @@ async def test_app_loads_on_every_node_and_each_side_handles_its_leg(pool, sim_c
     assert set(map(id, manager.iterapps())) == {id(first), id(second)}
 
     job = await pool[0].originate(f"doggy@{sim_cluster[1].sip_address()}", app_id="rec")
-    assert (await job.wait(5)).startswith("+OK"), job.result
+    assert (await job.wait(scaled(5))).startswith("+OK"), job.result
     await until(lambda: first.answered and second.answered)
     assert first.answered == [("127.0.0.1", "outbound")]  # the caller, on node 1
     assert second.answered == [("127.0.0.2", "inbound")]  # the callee, on node 2
@@ -259,7 +259,7 @@ async def test_service_lifecycle_with_embedded_nodes(sim_cluster: Cluster) -> No
 
     job = await svc.pool.next().originate(f"doggy@{sim_cluster[1].sip_address()}",
                                           app_id="rec")
-    assert (await job.wait(5)).startswith("+OK"), job.result
+    assert (await job.wait(scaled(5))).startswith("+OK"), job.result
     await until(lambda: first.answered and second.answered)
     assert "running" in repr(svc)
     await svc.pool.map(lambda c: c.hupall(timeout=5))
@@ -278,7 +278,7 @@ async def test_service_run_blocks_until_stopped_or_cancelled(sim_cluster: Cluste
     assert not task.done()
     assert (await svc.pool.api("status"))["127.0.0.2"].startswith("UP")
     await svc.stop()
-    assert await asyncio.wait_for(task, 2) is svc
+    assert await asyncio.wait_for(task, scaled(2)) is svc
 
     task = asyncio.ensure_future(svc.run(block=True))  # it can run again
     await until(lambda: svc.running)

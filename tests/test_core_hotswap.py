@@ -13,10 +13,10 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import pytest
-from _helpers import until
 
 import switchio_lab as switchio
 from switchio_lab.sim import Node, NodeConfig
+from switchio_lab.testing import scaled, until
 
 #: the events the recording apps take (every channel event of the call's life)
 NAMES = ("CHANNEL_CREATE", "CHANNEL_ORIGINATE", "CHANNEL_STATE", "CHANNEL_CALLSTATE",
@@ -155,9 +155,9 @@ async def test_swaps_under_load_keep_every_call_on_its_version(node, client) -> 
             client.originate(dest, app_id="swap", hold_ms=600 + (i % 7) * 50)
             for i in range(40 * batch, 40 * batch + 40)))
         await swap()  # and swaps between batches, from the caller's side
-    results = await asyncio.gather(*(job.wait(10) for job in jobs))
+    results = await asyncio.gather(*(job.wait(scaled(10)) for job in jobs))
     assert all(r.startswith("+OK") for r in results), Counter(r.strip() for r in results)
-    await until(lambda: listener.count_calls() == 0 and not listener.sessions, timeout=10)
+    await until(lambda: listener.count_calls() == 0 and not listener.sessions, timeout=scaled(10))
     await asyncio.gather(*tasks)
     current = listener.apps["swap"].ns.version
     # every replaced version was torn down when its last call ended, the current one not
@@ -232,11 +232,11 @@ async def test_far_leg_joins_the_version_of_its_call() -> None:
         job2 = await c.originate(f"y@{slow.sip_address()}", app_id="swap", hold_ms=100)
         await until(lambda: job2.session is not None)
         assert job2.session.app is v2
-        assert (await job.wait(5)).startswith("+OK")
-        await until(lambda: log.teardowns[1] == 1, timeout=5)
+        assert (await job.wait(scaled(5))).startswith("+OK")
+        await until(lambda: log.teardowns[1] == 1, timeout=scaled(5))
         assert log.live_at_teardown[1] == 0 and caller.destroyed and callee.destroyed
         assert log.teardowns[2] == 0
-        await until(lambda: c.listener.count_calls() == 0, timeout=5)
+        await until(lambda: c.listener.count_calls() == 0, timeout=scaled(5))
         assert log.teardowns[2] == 0  # still current: torn down on unload only
         await c.unload_app("swap")
         assert log.teardowns[2] == 1

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from _helpers import until
 
 import switchio_lab as switchio
 from switchio_lab import AppError, Job
+from switchio_lab.testing import scaled, until
 
 
 class Answer:
@@ -32,19 +32,11 @@ class JobWatcher:
         self.jobs.append(job)
 
 
-@pytest.fixture
-async def client(sim_node):
-    client = switchio.Client(sim_node.host, sim_node.esl_port, reconnect=False)
-    await client.connect()
-    yield client
-    await client.disconnect()
-
-
 async def test_originate_job_gets_the_caller_session(client, sim_node) -> None:
     await client.load_app(Answer, "answer")
     job = await client.originate(f"bob@{sim_node.sip_address()}", app_id="answer")
     assert isinstance(job, Job) and job.sess_uuid
-    result = await job.wait(3)
+    result = await job.wait(scaled(3))
     assert job.successful is True and job.result == result
     assert result.strip() == f"+OK {job.sess_uuid}"
     assert job.session is not None and job.session.uuid == job.sess_uuid
@@ -62,7 +54,7 @@ async def test_failures_are_counted_by_cause(client, sim_node) -> None:
     listener = client.listener
     # fail at once (no channel at all), many in flight: the result may beat the reply
     jobs = await asyncio.gather(*(client.originate("error/USER_BUSY") for _ in range(30)))
-    results = await asyncio.gather(*(job.wait(3) for job in jobs))
+    results = await asyncio.gather(*(job.wait(scaled(3)) for job in jobs))
     assert {r.strip() for r in results} == {"-ERR USER_BUSY"}
     assert all(job.successful is False and job.cause == "USER_BUSY" for job in jobs)
     assert all(job.session is None for job in jobs)
@@ -71,7 +63,7 @@ async def test_failures_are_counted_by_cause(client, sim_node) -> None:
     # fail after the caller leg existed: the far leg refuses
     job = await client.originate(f"bob@{sim_node.sip_address()}", app_id="answer",
                                  **{"sip_h_X-refuse": "CALL_REJECTED"})
-    assert (await job.wait(3)).strip() == "-ERR CALL_REJECTED"
+    assert (await job.wait(scaled(3))).strip() == "-ERR CALL_REJECTED"
     assert job.successful is False and job.cause == "CALL_REJECTED"
     assert job.session is not None and job.session.hungup
     await until(lambda: listener.count_calls() == 0)
@@ -90,19 +82,19 @@ async def test_count_jobs_counts_the_jobs_waiting(client, sim_node) -> None:
     assert all(job.successful is None and job.result is None for job in jobs)
     callee = jobs[0].session.call.get_peer(jobs[0].session)
     await callee.answer()
-    assert (await jobs[0].wait(2)).startswith("+OK")
+    assert (await jobs[0].wait(scaled(2))).startswith("+OK")
     assert listener.count_jobs() == 2
     await client.hupall()
-    results = await asyncio.gather(*(job.wait(2) for job in jobs[1:]))
+    results = await asyncio.gather(*(job.wait(scaled(2)) for job in jobs[1:]))
     assert all(r.startswith("-ERR") for r in results)
     assert listener.count_jobs() == 0 and listener.count_failed() == 2
 
 
 async def test_bgapi_and_plain_originate(client, sim_node) -> None:
     job = await client.bgapi("status")
-    assert "UP" in await job.wait(2) and job.successful
+    assert "UP" in await job.wait(scaled(2)) and job.successful
     bad = await client.bgapi("originate")
-    assert (await bad.wait(2)).startswith("-USAGE") and bad.successful is False
+    assert (await bad.wait(scaled(2))).startswith("-USAGE") and bad.successful is False
     await until(lambda: client.listener.count_jobs() == 0)
     assert client.listener.failed_jobs == {"USAGE": 1}
     text = await client.originate("error/NO_ANSWER", bgapi=False)

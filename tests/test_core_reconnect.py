@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from _helpers import until
 
 import switchio_lab as switchio
 from switchio_lab import SessionEnded
 from switchio_lab.connection import ConnectionLost, InboundClient
+from switchio_lab.testing import scaled, until
 
 
 class Tracker:
@@ -54,7 +54,7 @@ async def place(client, node, app_id, parked=False):
     extra = {"sip_h_X-leave_parked": "yes"} if parked else {}
     job = await client.originate(f"callee@{node.sip_address()}", app_id=app_id, **extra)
     if not parked:
-        assert (await job.wait(3)).startswith("+OK")
+        assert (await job.wait(scaled(3))).startswith("+OK")
     await until(lambda: job.session is not None and len(job.session.call.sessions) == 2)
     return job, list(job.session.call.sessions)
 
@@ -88,7 +88,7 @@ async def test_sessions_are_resynchronised_after_a_reconnect(client, sim_node) -
     await drop(client, sim_node)
     # the bgapi job in flight is lost with the connection; the listener stops waiting
     with pytest.raises(ConnectionLost):
-        await job_c.wait(1)
+        await job_c.wait(scaled(1))
     assert listener.count_jobs() == 0 and listener.lost_jobs == 1
     # meanwhile, on the switch: call A ends, call D starts (tagged for app "rc")
     await kill(sim_node, call_a)
@@ -101,7 +101,7 @@ async def test_sessions_are_resynchronised_after_a_reconnect(client, sim_node) -
     assert not client.connection.connected  # all of that happened unseen
     assert listener.count_calls() == 3  # the listener does not know yet
 
-    await until(lambda: listener.resyncs == 1, timeout=3)
+    await until(lambda: listener.resyncs == 1, timeout=scaled(3))
     result = listener.resync_task.result()
     assert client.connection.stats.reconnects == 1
 
@@ -136,7 +136,7 @@ async def test_sessions_are_resynchronised_after_a_reconnect(client, sim_node) -
     # the adopted and kept sessions are controllable, and their events are tracked
     callee_d = next(s for s in dlegs if s.is_inbound())
     await callee_d.answer()
-    assert (await asyncio.wait_for(originate_d, 3)).startswith("+OK")
+    assert (await asyncio.wait_for(originate_d, scaled(3))).startswith("+OK")
     await call_b[0].hangup()
     await until(lambda: {s.uuid for s in call_b} <= set(app.destroyed))
     await client.hupall()
@@ -154,7 +154,7 @@ async def test_a_retired_version_tears_down_when_its_last_call_is_lost(
     assert old.teardowns == 0 and call[0].app.ns is old
     await drop(client, sim_node)
     await kill(sim_node, call)
-    await until(lambda: client.listener.resyncs == 1, timeout=3)
+    await until(lambda: client.listener.resyncs == 1, timeout=scaled(3))
     result = client.listener.resync_task.result()
     assert sorted(result["lost"]) == sorted(s.uuid for s in call)
     assert result["kept"] == result["adopted"] == []

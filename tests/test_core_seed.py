@@ -7,7 +7,7 @@ import asyncio
 import pytest
 import seed_apps  # tests/ is on sys.path: the seed page's examples, verbatim
 
-from switchio_lab.testing import until
+from switchio_lab.testing import scaled, until
 
 pytestmark = pytest.mark.asyncio
 
@@ -27,7 +27,7 @@ async def test_counter_callback_counts_answered_sessions(clients, sim_cluster) -
     await c2.load_app(seed_apps.TonePlay, on_value="count")  # answers the callee on node 2
     for _ in range(3):
         job = await c1.originate(f"doggy@{sim_cluster[1].sip_address()}", app_id="count")
-        assert (await job.wait(5)).startswith("+OK")
+        assert (await job.wait(scaled(5))).startswith("+OK")
     await until(lambda: seed_apps.num_calls >= 3)
     assert seed_apps.num_calls == 3  # one answered caller leg per call on node 1
     assert c1.listener.count_calls() == 3 and c2.listener.count_calls() == 3
@@ -43,13 +43,13 @@ async def test_toneplay_plays_on_the_caller_and_echoes_on_the_callee(clients, si
     c1.connection.on_event(played.append, "PLAYBACK_START")
     await c1.connection.subscribe("PLAYBACK_START")
     job = await c1.originate(f"doggy@{sim_cluster[1].sip_address()}", app_id="tone")
-    assert (await job.wait(5)).startswith("+OK")
+    assert (await job.wait(scaled(5))).startswith("+OK")
     await until(lambda: played)
     assert played[0]["Playback-File-Path"].startswith("tone_stream://%(251,0,1004)")
     assert played[0].uuid == job.sess_uuid
     callee = next(iter(sim_cluster[1].channels.values()))
     await until(lambda: callee.current_app == "echo")
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(scaled(0.3))  # echo a while: the call is up when hung up
     hangups = []
     c2.connection.on_event(hangups.append, "CHANNEL_HANGUP_COMPLETE")
     await c2.connection.subscribe("CHANNEL_HANGUP_COMPLETE")
@@ -68,7 +68,7 @@ async def test_proxier_bridges_to_the_request_uri(clients, sim_cluster):
         await client.load_app(seed_apps.Proxier, on_value="proxy")
     job = await c1.originate(f"target@{sim_cluster[0].sip_address()}", app_id="proxy",
                              proxy=sim_cluster[1].sip_address())
-    assert (await job.wait(5)).startswith("+OK"), job.result
+    assert (await job.wait(scaled(5))).startswith("+OK"), job.result
     # node 2 has the proxied leg and the bridged leg; node 1 the caller and the far callee
     await until(lambda: c2.listener.count_sessions() == 2 and c1.listener.count_sessions() == 2)
     far = [s for s in c1.listener.sessions.values() if s.is_inbound()][0]

@@ -10,6 +10,7 @@ import switchio_lab as switchio
 from switchio_lab.core import sync
 from switchio_lab.sim import Cluster, Node, NodeConfig, Rule
 from switchio_lab.sync import OriginateError, SyncClient, run, sync_caller
+from switchio_lab.testing import scaled, until
 
 
 class Answerer:
@@ -50,10 +51,13 @@ def test_sync_client_in_a_plain_function(own_node: Node) -> None:
         app = client.apps["ans"]
         # a call from the node to itself: both legs are this client's
         job = client.originate(f"doggy@{own_node.sip_address()}", app_id="ans")
-        assert client.wait(job, timeout=5).startswith("+OK")
-        client.sleep(0.05)  # the loop runs while we sleep: the events are handled
+        assert client.wait(job, timeout=scaled(5)).startswith("+OK")
+        for _ in range(int(scaled(5) / 0.01)):  # the loop runs while we sleep: events handled
+            if app.answers == 2 and client.listener.count_sessions() == 2:
+                break
+            client.sleep(0.01)
         assert app.answers == 2 and client.listener.count_sessions() == 2
-        client.hupall(timeout=5)
+        client.hupall(timeout=scaled(5))
         assert client.listener.count_sessions() == 0
         with pytest.raises(switchio.AppError, match="no app loaded under id 'nope'"):
             client.originate("doggy@127.0.0.1:5080", app_id="nope")
@@ -65,7 +69,7 @@ def test_sync_client_in_a_plain_function(own_node: Node) -> None:
 def test_sync_caller_blocks_until_answered(own_node: Node) -> None:
     with sync_caller(own_node, apps={"ans": Answerer}) as caller:
         assert caller.app_names == ["ans"]
-        sess, job = caller(f"doggy@{own_node.sip_address()}", "ans", timeout=5,
+        sess, job = caller(f"doggy@{own_node.sip_address()}", "ans", timeout=scaled(5),
                            waitfor=("answered_by", 2))
         assert sess.answered and job.successful and sess.uuid == job.sess_uuid
         assert sess.is_outbound() and caller.waitfor(sess, "answered_by", 1) == "127.0.0.1"
@@ -75,7 +79,7 @@ def test_sync_caller_blocks_until_answered(own_node: Node) -> None:
         own_node.config.dialplan = [Rule(r"^busy$", [("respond", "486")])]
         with pytest.raises(OriginateError, match="call to busy@.* failed: -ERR USER_BUSY") \
                 as info:
-            caller(f"busy@{own_node.sip_address()}", "ans", timeout=5)
+            caller(f"busy@{own_node.sip_address()}", "ans", timeout=scaled(5))
         assert info.value.cause == "USER_BUSY"
     assert not caller.client.connected
 
@@ -122,7 +126,7 @@ async def test_sync_calls_inside_a_running_loop(sim_cluster: Cluster) -> None:
     callee.load_app(Answerer, on_value="ans")
     with sync_caller(node1, apps={"ans": Answerer}, reconnect=False) as caller:
         assert caller.client.api("status").startswith("UP ")
-        sess, job = caller(f"doggy@{node2.sip_address()}", "ans", timeout=5)
+        sess, job = caller(f"doggy@{node2.sip_address()}", "ans", timeout=scaled(5))
         assert sess.answered and sess.host == "127.0.0.1" and job.successful
         before = ticks
         sync.sleep(0.1)
@@ -144,5 +148,5 @@ async def test_sync_calls_inside_a_running_loop(sim_cluster: Cluster) -> None:
             refused.append(str(exc))
 
     loop.call_soon(plain_callback)
-    await asyncio.sleep(0.01)
+    await until(lambda: refused)
     assert refused and "would re-enter the event dispatch" in refused[0]

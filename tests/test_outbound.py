@@ -11,10 +11,11 @@ import asyncio
 import logging
 
 import pytest
-from _helpers import Recorder, Transcript, assert_same_commands, settle, until
+from helpers import Recorder, Transcript, assert_same_commands, settle, until
 
 from switchio_lab.connection import OutboundServer, OutboundSession
 from switchio_lab.esl import Command, CommandParser, replies
+from switchio_lab.testing import scaled
 
 UUID = "5b9fb40a-6fcf-42fb-858e-2a2613590510"
 TONE = "tone_stream://%(200,0,1004)"
@@ -110,7 +111,7 @@ async def test_outbound_session_replays_the_capture(fixtures_dir):
     async with OutboundServer(handler, "127.0.0.1", 0, timeout=2.0) as server:
         assert server.port != 0
         call = asyncio.ensure_future(fake.call(server.port))
-        await asyncio.wait_for(handled.wait(), 2)
+        await asyncio.wait_for(handled.wait(), scaled(2))
         session = sessions[0]
         rec: Recorder = results["rec"]  # type: ignore[assignment]
         await rec.wait_state("linger")
@@ -138,10 +139,10 @@ async def test_outbound_session_replays_the_capture(fixtures_dir):
         assert not session.closed.done()
 
         fake.hangup.set()  # FreeSWITCH closes the socket
-        await asyncio.wait_for(session.wait_closed(), 2)
+        await asyncio.wait_for(session.wait_closed(), scaled(2))
         assert server.sessions == set()
         assert not session.connected
-        await asyncio.wait_for(call, 2)
+        await asyncio.wait_for(call, scaled(2))
 
     assert_same_commands(fake.commands, t.sends)
     assert [c.line for c in fake.commands] == [
@@ -174,11 +175,11 @@ async def test_failing_handler_is_logged_and_the_server_keeps_accepting(fixtures
             await until(lambda: len(calls) == 1)
             await settle()
             two = asyncio.ensure_future(answer_everything(second, server.port))
-            await asyncio.wait_for(served.wait(), 2)
+            await asyncio.wait_for(served.wait(), scaled(2))
             assert [c.line for c in second.commands] == ["connect", "myevents"]
             assert len(server.sessions) == 2  # both sockets are still open
         # stop() closed them
-        await asyncio.wait_for(asyncio.gather(one, two), 2)
+        await asyncio.wait_for(asyncio.gather(one, two), scaled(2))
     assert first.eof.is_set() and second.eof.is_set()
     failures = [r for r in caplog.records if r.exc_info]
     assert len(failures) == 1
@@ -207,12 +208,12 @@ async def test_stop_closes_live_sessions(fixtures_dir):
     calls = []
     for fake in fakes:
         calls.append(asyncio.ensure_future(fake.call(port)))
-        await asyncio.wait_for(fake.finished.wait(), 2)
+        await asyncio.wait_for(fake.finished.wait(), scaled(2))
     await until(lambda: len(started) == 2)
     assert len(server.sessions) == 2
 
-    await asyncio.wait_for(server.stop(), 2)
-    await asyncio.wait_for(asyncio.gather(*calls), 2)
+    await asyncio.wait_for(server.stop(), scaled(2))
+    await asyncio.wait_for(asyncio.gather(*calls), scaled(2))
     assert all(fake.eof.is_set() for fake in fakes)  # both sockets closed by the server
     assert cancelled == [started[1]]  # the running handler was cancelled
     assert server.sessions == set()

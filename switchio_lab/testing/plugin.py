@@ -13,11 +13,20 @@ switchio-lab gets, in any ``async def`` test (pytest-asyncio):
 - ``sim_clients``: one connected :class:`~switchio_lab.Client` (the call-control client)
   per node of ``sim_cluster``.
 
-And :func:`until`, to wait in a test for state that servers and clients keep.
+- ``sim_client``: a connected :class:`~switchio_lab.Client` for ``sim_node``.
+
+And :func:`until`, to wait in a test for state that servers and clients keep, and
+:func:`scaled`, for every other timeout, sleep or time bound in a test.
+
+Timing: ``$SWITCHIO_LAB_TIME_SCALE`` (a float, default 1.0) multiplies every time
+:func:`scaled` returns, hence :func:`until`'s default timeout: set it to 3 or 5 on a
+loaded or slow machine (CI, two cores shared) instead of editing timeouts.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -28,8 +37,6 @@ try:
 except ImportError:  # pragma: no cover - the plugin then offers nothing
     pytest_asyncio = None
 
-import asyncio
-
 from ..api import Client
 from ..connection import InboundClient
 from ..sim import Cluster, Node, NodeConfig
@@ -37,14 +44,52 @@ from ..sim import Cluster, Node, NodeConfig
 Connect = Callable[..., Awaitable[InboundClient]]
 
 
-async def until(pred: Callable[[], object], timeout: float = 5.0, step: float = 0.01) -> None:
-    """Wait until ``pred()`` is true; :class:`AssertionError` after ``timeout`` seconds."""
+TIME_SCALE_ENV = "SWITCHIO_LAB_TIME_SCALE"
+
+
+def time_scale() -> float:
+    """The factor from ``$SWITCHIO_LAB_TIME_SCALE`` (default 1.0; must be > 0)."""
+    raw = os.environ.get(TIME_SCALE_ENV, "").strip()
+    if not raw:
+        return 1.0
+    value = float(raw)
+    if value <= 0:
+        raise ValueError(f"${TIME_SCALE_ENV} must be > 0, not {raw!r}")
+    return value
+
+
+def scaled(seconds: float) -> float:
+    """``seconds`` times the time scale: use it for every timeout, sleep and bound in tests."""
+    return seconds * time_scale()
+
+
+class UntilTimeout(AssertionError):
+    """:func:`until`'s condition did not become true in time."""
+
+
+def _describe(pred: Callable[[], object]) -> str:
+    name = getattr(pred, "__qualname__", repr(pred))
+    code = getattr(pred, "__code__", None)
+    if code is not None and name.endswith("<lambda>"):
+        return f"{name} ({code.co_filename.rsplit('/', 1)[-1]}:{code.co_firstlineno})"
+    return name
+
+
+async def until(pred: Callable[[], object], timeout: float | None = None,
+                step: float = 0.005) -> None:
+    """Wait until ``pred()`` is true.
+
+    ``timeout`` defaults to ``scaled(5.0)`` (an explicit one is taken as is: scale it
+    yourself); past it :class:`UntilTimeout` (an :class:`AssertionError`) names ``pred``.
+    """
+    limit = scaled(5.0) if timeout is None else timeout
     loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
+    end = loop.time() + limit
     while not pred():
         if loop.time() > end:
-            raise AssertionError(f"condition not met within {timeout:g} s")
+            raise UntilTimeout(f"condition {_describe(pred)} not met within {limit:g} s")
         await asyncio.sleep(step)
+
 
 if pytest_asyncio is not None:
 
@@ -101,6 +146,16 @@ if pytest_asyncio is not None:
         finally:
             for client in made:
                 await client.disconnect()
+
+    @pytest_asyncio.fixture
+    async def sim_client(sim_node: Node) -> AsyncIterator[Client]:
+        """A connected :class:`~switchio_lab.Client` for ``sim_node`` (no reconnect)."""
+        client = Client(sim_node.host, sim_node.esl_port, reconnect=False)
+        await client.connect()
+        try:
+            yield client
+        finally:
+            await client.disconnect()
 
     @pytest_asyncio.fixture
     async def esl_client(sim_node: Node, connect: Connect) -> InboundClient:
