@@ -19,7 +19,7 @@ import time
 import pytest
 
 import switchio_lab as switchio
-from switchio_lab.apps.call_gen import (
+from switchio_lab.apps.originator import (
     INITIAL,
     ORIGINATING,
     STOPPED,
