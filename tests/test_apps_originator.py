@@ -163,9 +163,11 @@ class OfferLog:
 def assert_rate(calls: int, span: float, rate: float, max_burst: int) -> None:
     """The absolute schedule: one call every ``1/rate`` s from the anchor; an offer is
     never early, and never later than the catch-up bound (the calls due before it are
-    skipped and counted), so ``calls`` is ``rate * span`` within that bound."""
+    skipped and counted), so ``calls`` is ``rate * span`` within that bound (either way:
+    ``span`` may start at an offer that was itself late)."""
     bound = max(Originator.max_lag, max_burst / rate)
-    assert rate * (span - bound) - 2 <= calls <= rate * span + 2, (calls, span, rate)
+    assert rate * (span - bound) - 2 <= calls <= rate * (span + bound) + 2, \
+        (calls, span, rate)
 
 
 # -- rate, limit, duration ----------------------------------------------------------------
