@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_sim import cpu_seconds  # noqa: E402
 from switchio_lab.api import Client  # noqa: E402
-from switchio_lab.apps.call_gen import Originator  # noqa: E402
+from switchio_lab.apps.originator import Originator  # noqa: E402
 
 LIMIT = 1000
 PROBE_SECONDS = 5.0

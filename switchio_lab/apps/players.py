@@ -16,6 +16,7 @@ import math
 import os
 import tempfile
 import time
+import wave
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -83,8 +84,6 @@ def default_clip(directory: str | os.PathLike[str] | None = None) -> Path:
     """
     import numpy as np
 
-    from ..sim.media import write_wav
-
     folder = Path(directory) if directory is not None else (
         Path(tempfile.gettempdir()) / "switchio-lab" / "clips")
     name = "playrec-" + "-".join(f"{f:g}" for f in CLIP_TONES) + f"hz-{CLIP_SECONDS:g}s.wav"
@@ -101,7 +100,11 @@ def default_clip(directory: str | os.PathLike[str] | None = None) -> Path:
     fd, tmp = tempfile.mkstemp(dir=folder, suffix=".wav.part")
     os.close(fd)
     try:
-        write_wav(tmp, samples, CLIP_RATE)
+        with wave.open(tmp, "wb") as w:  # 16-bit mono PCM, 44-byte header
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(CLIP_RATE)
+            w.writeframes(data)
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
