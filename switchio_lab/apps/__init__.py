@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..core.manager import AppManager
 from ..core.registry import app, get, register, registry
-from . import bert, blockers, dtmf, measure, players, routers  # noqa: F401  (they register)
-from .call_gen import Originator, get_originator
+from . import bert, blockers, cdr, dtmf, players, routers  # noqa: F401  (they register)
+from .originator import Originator, get_originator
 
 __all__ = ["AppManager", "Originator", "app", "get", "get_originator", "register", "registry"]

@@ -13,9 +13,9 @@ from collections import deque
 from typing import Any
 
 from ..api import AppError
+from ..core.registry import app
 from ..marks import callback
 from ..models import Session
-from . import app
 
 log = logging.getLogger("switchio_lab.apps.bert")
 

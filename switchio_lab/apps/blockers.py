@@ -13,9 +13,9 @@ from __future__ import annotations
 import math
 
 from ..api import AppError
+from ..core.registry import app
 from ..marks import callback
 from ..models import Session
-from . import app
 
 
 @app

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import marks
-from . import app
+from ..core.registry import app
 
 log = logging.getLogger("switchio_lab")
 

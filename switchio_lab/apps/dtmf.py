@@ -6,9 +6,9 @@ import logging
 from collections import deque
 
 from ..api import AppError
+from ..core.registry import app
 from ..marks import callback, coroutine
 from ..models import Session
-from . import app
 
 log = logging.getLogger("switchio_lab.apps.dtmf")
 

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..api import AppError
+from ..core.registry import app
 from ..marks import callback, coroutine
 from ..models import Session, SessionEnded
-from . import app
 
 log = logging.getLogger("switchio_lab.apps.players")
 

@@ -16,10 +16,7 @@ the core lets through unchanged (docs/architecture.rst draws all three).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from ..connection import Job
+from typing import Any
 
 
 class SwitchioError(Exception):
@@ -52,9 +49,9 @@ class SessionEnded(SwitchioError):
 
 class OriginateError(SwitchioError):
     """A call placed by a :class:`~switchio_lab.core.sync.Caller` failed
-    (``job.result`` is ``-ERR <CAUSE>``)."""
+    (``job``: the :class:`switchio_lab.connection.Job`, whose result is ``-ERR <CAUSE>``)."""
 
-    def __init__(self, dest_url: str, job: Job) -> None:
+    def __init__(self, dest_url: str, job: Any) -> None:
         self.dest_url = dest_url
         self.job = job
         self.cause = job.cause

@@ -35,9 +35,9 @@ from typing import Any, NamedTuple
 
 from ...api import Client
 from ...connection.errors import ESLError
+from ...core.manager import AppManager
 from ...pool import NodePool
 from ...service import Service
-from .. import AppManager
 from .accounting import CallRecord, OriginatorAccounting
 from .calls import OriginatorCalls
 from .scheduler import OriginatorScheduler
