@@ -17,7 +17,7 @@ import uuid as uuidlib
 from pathlib import Path
 
 import pytest
-from replay import ReplayServer
+from fake_server import ReplayServer
 
 from switchio_lab.esl import API_RESPONSE, COMMAND_REPLY, Frame
 from switchio_lab.testing.conformance import (
