@@ -175,10 +175,18 @@ def _record(t: float, name: str, uuid: str, **headers: str) -> EventRecord:
 
 
 def fake_lab():
+    """A lab's event log and one client's real EventListener, fed by hand (``feed``)."""
+    from switchio_lab.core.listener import EventListener
     from switchio_lab.lab.eventlog import EventLog
 
-    listener = SimpleNamespace(sessions={}, calls={})
-    return SimpleNamespace(events=EventLog(), clients=[SimpleNamespace(listener=listener)])
+    listener = EventListener(None)
+    lab = SimpleNamespace(events=EventLog(), clients=[SimpleNamespace(listener=listener)])
+
+    def feed(rec: EventRecord) -> None:  # what a client's connection does with an event
+        listener.dispatch(rec.event)
+        lab.events.append(rec)
+    lab.feed = feed
+    return lab
 
 
 def test_dashboard_batches_a_burst_into_one_patch_per_tick() -> None:
@@ -191,12 +199,11 @@ def test_dashboard_batches_a_burst_into_one_patch_per_tick() -> None:
         base_msgs, base_patches = dash.messages_sent, dash.patches_sent
         for i in range(250):  # 1,000 events: 250 legs created, ringing, answered, gone
             uuid = f"leg-{i}"
-            lab.events.append(_record(t, "CHANNEL_CREATE", uuid, **{
+            lab.feed(_record(t, "CHANNEL_CREATE", uuid, **{"Call-Direction": "outbound"}))
+            lab.feed(_record(t + 0.004, "CHANNEL_PROGRESS", uuid))
+            lab.feed(_record(t + 0.01, "CHANNEL_ANSWER", uuid, **{
                 "Call-Direction": "outbound"}))
-            lab.events.append(_record(t + 0.004, "CHANNEL_PROGRESS", uuid))
-            lab.events.append(_record(t + 0.01, "CHANNEL_ANSWER", uuid, **{
-                "Call-Direction": "outbound"}))
-            lab.events.append(_record(t + 0.02, "CHANNEL_HANGUP_COMPLETE", uuid, **{
+            lab.feed(_record(t + 0.02, "CHANNEL_HANGUP", uuid, **{
                 "Hangup-Cause": "NORMAL_CLEARING" if i % 5 else "USER_BUSY"}))
         for _ in range(10):
             cdr.emit({"uuid": "x", "rtp_audio_in_mos": 4.3})
@@ -209,6 +216,9 @@ def test_dashboard_batches_a_burst_into_one_patch_per_tick() -> None:
         assert dash.messages_sent - base_msgs == 3
         snap = dash.snapshot()
         assert snap["causes"] == {"NORMAL_CLEARING": 200, "USER_BUSY": 50}
+        listener = lab.clients[0].listener  # the dashboard shows the listener's own counts
+        assert snap["causes"] == dict(listener.hangup_causes)
+        assert listener.answered_sessions == {"outbound": 250}
         assert sum(snap["pdd"]) == 250 and snap["pdd"][PDD_EDGES.index(2)] == 250  # 4 ms
         assert snap["types"]["CHANNEL_CREATE"] == pytest.approx(250 / 0.2)
         assert sum(snap["mos"]) == 10

@@ -99,8 +99,12 @@ class EventListener:
         self.apps: dict[str, AppVersion] = {}
         self.observers: tuple[AppVersion, ...] = ()  # apps that see every session
         self.failed_jobs: Counter[str] = Counter()
-        self.hangup_causes: Counter[str] = Counter()
+        self.hangup_causes: Counter[str] = Counter()  #: per leg, at its CHANNEL_HANGUP
         self.total_answered_sessions = 0
+        #: answered legs by ``Call-Direction`` (``outbound`` = calls this side placed)
+        self.answered_sessions: Counter[str] = Counter()
+        #: legs this switch originated (their CHANNEL_ORIGINATE), i.e. calls offered
+        self.originated_sessions = 0
         self.total_sessions = 0
         self.total_calls = 0
         self.total_jobs = 0
@@ -341,6 +345,8 @@ class EventListener:
     def _handle_originate(self, event: Event) -> tuple[bool, Session]:
         sess = self._session(event)
         sess.update(event)
+        if sess.times.get("originate") is None:
+            self.originated_sessions += 1
         sess.times["originate"] = sess.time
         return True, sess
 
@@ -348,10 +354,14 @@ class EventListener:
         sess = self._session(event)
         sess.update(event)
         if not sess.answered:
-            sess.answered = True
             sess.times["answer"] = sess.time
-            self.total_answered_sessions += 1
+            self._count_answer(sess)
         return True, sess
+
+    def _count_answer(self, sess: Session) -> None:
+        sess.answered = True
+        self.total_answered_sessions += 1
+        self.answered_sessions[sess.direction or "?"] += 1
 
     def _handle_hangup(self, event: Event) -> tuple[bool, Session]:
         sess = self._session(event)
@@ -550,9 +560,8 @@ def _mark(sess: Session, listener: EventListener, callstate: str | None,
           state: str | None) -> None:
     """Bring ``answered``/``hungup`` up to date from a channel's call state and state."""
     if callstate in ("ACTIVE", "HELD") and not sess.answered:
-        sess.answered = True
         sess.times["answer"] = time.time()
-        listener.total_answered_sessions += 1
+        listener._count_answer(sess)
     if callstate == "HANGUP" or state in ("CS_HANGUP", "CS_REPORTING", "CS_DESTROY"):
         sess.hungup = True
 

@@ -91,10 +91,11 @@ class Dashboard:
 
     ``lab_or_clients``: a :class:`~switchio_lab.lab.Lab` (its event log is read), or one
     client or several (the dashboard attaches its own :class:`EventLog`). ``originator``:
-    offered/answered calls/s come from its counters (else from ``CHANNEL_ORIGINATE`` and
-    outbound ``CHANNEL_ANSWER`` events). ``cdr``: a :class:`~switchio_lab.apps.measure.CDR`
-    app whose rows feed the MOS histogram (its sink is teed, and restored by
-    :meth:`close`).
+    offered/answered calls/s come from its counters (else from the clients' listeners:
+    legs originated and outbound legs answered). Hangup causes are the listeners' own
+    per-leg counts, so the dashboard and ``client.listener`` always agree. ``cdr``: a
+    :class:`~switchio_lab.apps.measure.CDR` app whose rows feed the MOS histogram (its sink
+    is teed, and restored by :meth:`close`).
 
     ``interval``: the pump period (s); ``window``: seconds of history in the time
     series; ``top``: how many event types are shown. The pump starts at once when a loop
@@ -130,9 +131,6 @@ class Dashboard:
         self.events_seen = 0
         self._types: Counter[str] = Counter()
         self._type_hist: deque[tuple[float, Counter[str]]] = deque()
-        self._originated = 0
-        self._answered_out = 0
-        self._causes: Counter[str] = Counter()
         self._pdd_start: dict[str, float] = {}
         self._pdd_bins = [0] * len(PDD_EDGES)
         self._mos_bins = [0] * len(MOS_EDGES)
@@ -224,8 +222,6 @@ class Dashboard:
         name = rec.name
         self.events_seen += 1
         self._types[name] += 1
-        if name == "CHANNEL_ORIGINATE":
-            self._originated += 1
         ev = rec.event
         if name == "CHANNEL_CREATE":
             if ev is not None and ev.get("Call-Direction") == "outbound" and rec.uuid:
@@ -237,13 +233,7 @@ class Dashboard:
             if start is not None:
                 self._pdd_bins[_bin(PDD_EDGES, (rec.time - start) * 1000.0)] += 1
                 self._dirty.add("pdd")
-            if name == "CHANNEL_ANSWER" and ev is not None \
-                    and ev.get("Call-Direction") == "outbound":
-                self._answered_out += 1
         elif name == "CHANNEL_HANGUP_COMPLETE":
-            cause = ev.get("Hangup-Cause", "?") if ev is not None else "?"
-            self._causes[cause or "?"] += 1
-            self._dirty.add("causes")
             if rec.uuid:
                 self._pdd_start.pop(rec.uuid, None)
 
@@ -275,6 +265,23 @@ class Dashboard:
             calls.update(listener.calls)
         return len(calls), sessions
 
+    def _listener_calls(self) -> tuple[int, int]:
+        """(offered, answered) calls across the clients: the listeners' counts of legs
+        originated and of outbound legs answered."""
+        offered = answered = 0
+        for c in self.clients:
+            listener = c.listener
+            offered += listener.originated_sessions
+            answered += listener.answered_sessions["outbound"]
+        return offered, answered
+
+    def _listener_causes(self) -> Counter[str]:
+        """Hangup causes per leg across the clients (the listeners' counters)."""
+        total: Counter[str] = Counter()
+        for c in self.clients:
+            total.update(c.listener.hangup_causes)
+        return total
+
     def pump(self, now: float | None = None) -> int:
         """One tick: update what changed, as one PATCH-DOC. Returns the changes sent."""
         if self._closed:
@@ -290,9 +297,8 @@ class Dashboard:
                 n = len(PDD_EDGES)
                 self.sources["pdd"].patch({"count": [(slice(0, n), list(self._pdd_bins))]})
                 self.updates += 1
-            if "causes" in self._dirty:
-                self._pump_bars("causes", self._causes.most_common(self.top), "count",
-                                "_shown_causes")
+            self._pump_bars("causes", self._listener_causes().most_common(self.top), "count",
+                            "_shown_causes")  # sends nothing when they did not change
             if "mos" in self._dirty:
                 n = len(MOS_EDGES)
                 self.sources["mos"].patch({"count": [(slice(0, n), list(self._mos_bins))]})
@@ -308,7 +314,8 @@ class Dashboard:
             offered, answered = o.offered, o.answered
             up = o.concurrent
         else:
-            offered, answered, up = self._originated, self._answered_out, None
+            offered, answered = self._listener_calls()
+            up = None
         calls, sessions = self._counts()
         samples = self._samples
         samples.append((now, offered, answered, self.events_seen))
