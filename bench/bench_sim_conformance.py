@@ -4,7 +4,7 @@ Runs every scenario of the conformance suite (:mod:`switchio_lab.testing.conform
 on a fresh embedded node on loopback, and prints the table: event names in order per
 channel lane, share of FreeSWITCH's header names, reply texts and api bodies matched,
 then the main divergences of each scenario. A report, not a gate: it exits 0 whatever
-the scores (``pytest tests/test_sim_conformance.py`` holds the targets).
+the scores (``pytest tests/sim/test_sim_conformance.py`` holds the targets).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from switchio_lab.pool import NodePool
 from switchio_lab.sim import Cluster, Rule
 from switchio_lab.testing import scaled, until
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 HOLD = 0.5  # seconds an answered call is held before the caller hangs up
 #: node 2's dialplan: ring, answer and play a tone to the caller; busy; (else: park)
 RING_ANSWER_TONE = Rule(r"^tone$", [("ring_ready", ""), ("sleep", "50"), ("answer", ""),

@@ -14,7 +14,7 @@ import pytest
 from switchio_lab.connection import InboundClient
 from switchio_lab.testing import scaled
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "switchio_lab.cli"]
 
 
