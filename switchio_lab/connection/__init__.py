@@ -1,10 +1,11 @@
 """asyncio Event Socket connections: the inbound client and the outbound server.
 
 Both are thin adapters around the sans-I/O codec (:mod:`switchio_lab.esl`) and share
-one command API (:class:`~switchio_lab.connection.base.Connection`).
+one command API (:class:`~switchio_lab.connection.connection.Connection`); the protocol
+state they drive lives in :mod:`switchio_lab.esl.protocol`.
 """
 
-from .base import Connection, EventStream, Stats
+from .connection import Connection, Stats
 from .errors import (
     ApiError,
     AuthenticationError,
@@ -20,6 +21,7 @@ from .errors import (
 from .inbound import InboundClient
 from .jobs import Job
 from .outbound import OutboundServer, OutboundSession
+from .streams import EventStream
 
 __all__ = [
     "ApiError", "AuthenticationError", "CommandError", "CommandTimeout", "ConnectError",

@@ -7,7 +7,7 @@ import logging
 import random
 
 from ..esl import RUDE_REJECTION, commands
-from .base import DEFAULT_QUEUE, DEFAULT_TIMEOUT, Connection, _Wire
+from .connection import DEFAULT_QUEUE, DEFAULT_TIMEOUT, Connection, _Wire
 from .errors import AuthenticationError, CommandError, ConnectError, ESLError, NotConnected
 
 log = logging.getLogger("switchio_lab.connection")
@@ -196,20 +196,7 @@ class InboundClient(Connection):
 
     async def _restore(self) -> None:
         """Tell the new connection everything the old one had been told."""
-        todo = []
-        if self.event_names:  # subclasses last, after CUSTOM, or they would be read as names
-            subclasses = sorted(self._subclasses & self.event_names)
-            names = sorted(self.event_names - self._subclasses - {"CUSTOM"})
-            if subclasses or "CUSTOM" in self.event_names:
-                names += ["CUSTOM", *subclasses]
-            todo.append(commands.event(*names, format=self.event_format))
-        todo += [commands.filter(header, value) for header, value in self.filters]
-        if self._myevents is not None:
-            todo.append(commands.myevents(*self._myevents))
-        if self._linger is not None:
-            todo.append(commands.linger(None if self._linger is True else int(self._linger)))
-        if self._log_level is not None:
-            todo.append(commands.log(None if self._log_level is True else self._log_level))
+        todo = self.subscriptions.restore()
         for data in todo:
             try:
                 await self.command(data)

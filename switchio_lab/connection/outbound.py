@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..esl import Event, commands
-from .base import DEFAULT_QUEUE, DEFAULT_TIMEOUT, Connection, _Wire
+from .connection import DEFAULT_QUEUE, DEFAULT_TIMEOUT, Connection, _Wire
 from .errors import ConnectError, ESLError
 
 log = logging.getLogger("switchio_lab.connection")
@@ -33,7 +33,7 @@ class OutboundSession(Connection):
 
     def __init__(self, peer: str = "", *, timeout: float = DEFAULT_TIMEOUT,
                  queue_size: int = DEFAULT_QUEUE) -> None:
-        super().__init__(timeout=timeout, queue_size=queue_size)
+        super().__init__(timeout=timeout, queue_size=queue_size, inbound=False)
         self.peer = peer
         self.channel: Event | None = None
         self.socket_mode = ""  # "async" or "static", from the connect reply

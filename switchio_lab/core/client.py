@@ -194,7 +194,7 @@ class Client:
         try:
             # subscribe before the app gets calls, so none of their events is missed
             needed = marks.subscriptions(instance) - set(TRACKING_EVENTS)
-            missing = sorted(n for n in needed if not self.connection._subscribed(n))
+            missing = sorted(n for n in needed if not self.connection.is_subscribed(n))
             if missing and self.connection.connected:
                 await self.connection.subscribe(*event_words(missing))
             if app_id in self.listener.apps and not replace:  # loaded meanwhile

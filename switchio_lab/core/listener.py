@@ -155,7 +155,7 @@ class EventListener:
     def require(self, name: str) -> None:
         """Make sure the connection receives ``name`` events (subscribing if needed)."""
         conn = self.client.connection
-        if name in self._subscribing or not conn.connected or conn._subscribed(name):
+        if name in self._subscribing or not conn.connected or conn.is_subscribed(name):
             return
         self._subscribing.add(name)
 

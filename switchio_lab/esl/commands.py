@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from .events import FORMATS
+from .requests import Request
 
 #: ``execute-app-arg`` longer than this (bytes) goes in a ``text/plain`` body.
 LONG_ARG = 2048
@@ -22,35 +23,52 @@ def _line(*parts: str) -> str:
     return text
 
 
-def _frame(line: str, headers: Mapping[str, object] | None = None, body: bytes = b"") -> bytes:
+def _frame(verb: str, *args: str, headers: Mapping[str, object] | None = None,
+           body: bytes = b"") -> Request:
+    """The :class:`Request` of ``verb args...`` (empty arguments left out)."""
+    kept = tuple(a for a in args if a != "")
+    line = _line(verb, *kept)
     out = [line]
+    fields: dict[str, str] = {}
     for name, value in (headers or {}).items():
         value = str(value)
         if "\n" in value or "\r" in value or "\n" in name:
             raise ValueError(f"a newline in header {name!r} would break ESL framing")
         out.append(f"{name}: {value}")
+        fields[name] = value
     if body:
         out.append(f"Content-Length: {len(body)}")
-    return ("\n".join(out) + "\n\n").encode("utf-8") + body
+    return Request(("\n".join(out) + "\n\n").encode("utf-8") + body, verb, kept, fields)
 
 
-def command(line: str, headers: Mapping[str, object] | None = None, body: bytes = b"") -> bytes:
+def _split(cmd: str, args: str) -> tuple[str, ...]:
+    """An api command's name and the rest of its line, as :class:`Request` keeps them."""
+    name, _, rest = _line(cmd, args).partition(" ")
+    return (name, rest) if rest else (name,)
+
+
+def command(line: str, headers: Mapping[str, object] | None = None,
+            body: bytes = b"") -> Request:
     """Any command: one line, optional headers, optional body."""
-    return _frame(_line(line), headers, body)
+    verb, _, rest = _line(line).partition(" ")
+    if verb in ("api", "bgapi") and rest:
+        return _frame(verb, *_split(rest, ""), headers=headers, body=body)
+    return _frame(verb, *rest.split(" "), headers=headers, body=body)
 
 
-def auth(password: str) -> bytes:
-    return _frame(_line("auth", password))
+def auth(password: str) -> Request:
+    return _frame("auth", _line(password))
 
 
-def api(cmd: str, args: str = "") -> bytes:
+def api(cmd: str, args: str = "") -> Request:
     """``api <cmd> [args]``: the reply is an ``api/response`` frame."""
-    return _frame(_line("api", cmd, args))
+    return _frame("api", *_split(cmd, args))
 
 
-def bgapi(cmd: str, args: str = "", job_uuid: str | None = None) -> bytes:
+def bgapi(cmd: str, args: str = "", job_uuid: str | None = None) -> Request:
     """``bgapi <cmd> [args]`` with an optional client-chosen ``Job-UUID`` header."""
-    return _frame(_line("bgapi", cmd, args), {"Job-UUID": job_uuid} if job_uuid else None)
+    return _frame("bgapi", *_split(cmd, args),
+                  headers={"Job-UUID": job_uuid} if job_uuid else None)
 
 
 def _names(names: Iterable[str]) -> list[str]:
@@ -66,75 +84,75 @@ def _fmt(format: str) -> str:
     return format
 
 
-def event(*names: str, format: str = "plain") -> bytes:
+def event(*names: str, format: str = "plain") -> Request:
     """``event <format> <names...>`` (``CUSTOM`` subclasses follow ``CUSTOM``)."""
-    return _frame(_line("event", _fmt(format), *_names(names)))
+    return _frame("event", _fmt(format), *_names(names))
 
 
-def nixevent(*names: str) -> bytes:
-    return _frame(_line("nixevent", *_names(names)))
+def nixevent(*names: str) -> Request:
+    return _frame("nixevent", *_names(names))
 
 
-def noevents() -> bytes:
+def noevents() -> Request:
     return _frame("noevents")
 
 
-def filter(header: str, value: str) -> bytes:
+def filter(header: str, value: str) -> Request:
     """``filter <header> <value>``: only events whose header matches pass."""
-    return _frame(_line("filter", header, value))
+    return _frame("filter", header, value)
 
 
-def filter_delete(header: str, value: str | None = None) -> bytes:
+def filter_delete(header: str, value: str | None = None) -> Request:
     """``filter delete <header> [<value>]`` (``filter delete all`` removes every filter)."""
-    return _frame(_line("filter delete", header, value or ""))
+    return _frame("filter delete", header, value or "")
 
 
-def myevents(uuid: str | None = None, format: str | None = None) -> bytes:
+def myevents(uuid: str | None = None, format: str | None = None) -> Request:
     """``myevents [<uuid>] [<format>]``: the events of one session only."""
-    return _frame(_line("myevents", uuid or "", _fmt(format) if format else ""))
+    return _frame("myevents", uuid or "", _fmt(format) if format else "")
 
 
-def divert_events(on: bool = True) -> bytes:
-    return _frame(_line("divert_events", "on" if on else "off"))
+def divert_events(on: bool = True) -> Request:
+    return _frame("divert_events", "on" if on else "off")
 
 
-def linger(seconds: int | None = None) -> bytes:
-    return _frame(_line("linger", "" if seconds is None else str(int(seconds))))
+def linger(seconds: int | None = None) -> Request:
+    return _frame("linger", "" if seconds is None else str(int(seconds)))
 
 
-def nolinger() -> bytes:
+def nolinger() -> Request:
     return _frame("nolinger")
 
 
-def log(level: int | str | None = None) -> bytes:
-    return _frame(_line("log", "" if level is None else str(level)))
+def log(level: int | str | None = None) -> Request:
+    return _frame("log", "" if level is None else str(level))
 
 
-def nolog() -> bytes:
+def nolog() -> Request:
     return _frame("nolog")
 
 
-def exit() -> bytes:
+def exit() -> Request:
     return _frame("exit")
 
 
-def connect() -> bytes:
+def connect() -> Request:
     """The first command on an outbound (``socket`` app) connection."""
     return _frame("connect")
 
 
-def getvar(name: str) -> bytes:
+def getvar(name: str) -> Request:
     """``getvar <name>`` (outbound mode)."""
-    return _frame(_line("getvar", name))
+    return _frame("getvar", name)
 
 
-def resume() -> bytes:
+def resume() -> Request:
     return _frame("resume")
 
 
-def sendevent(name: str, headers: Mapping[str, object] | None = None, body: str = "") -> bytes:
+def sendevent(name: str, headers: Mapping[str, object] | None = None, body: str = "") -> Request:
     """``sendevent <NAME>`` with event headers and an optional body."""
-    return _frame(_line("sendevent", name), headers, body.encode("utf-8"))
+    return _frame("sendevent", name, headers=headers, body=body.encode("utf-8"))
 
 
 def sendmsg(
@@ -142,14 +160,14 @@ def sendmsg(
     call_command: str = "execute",
     headers: Mapping[str, object] | None = None,
     body: str = "",
-) -> bytes:
+) -> Request:
     """``sendmsg [<uuid>]`` with ``call-command`` and its headers."""
     all_headers: dict[str, object] = {"call-command": call_command}
     all_headers.update(headers or {})
     data = body.encode("utf-8")
     if data:
         all_headers.setdefault("content-type", "text/plain")
-    return _frame(_line("sendmsg", uuid or ""), all_headers, data)
+    return _frame("sendmsg", uuid or "", headers=all_headers, body=data)
 
 
 def execute(
@@ -161,7 +179,7 @@ def execute(
     async_: bool = False,
     loops: int | None = None,
     event_uuid: str | None = None,
-) -> bytes:
+) -> Request:
     """``sendmsg`` to execute dialplan application ``app``.
 
     An argument longer than :data:`LONG_ARG` bytes or containing a newline travels in a
@@ -186,6 +204,6 @@ def execute(
     return sendmsg(uuid, "execute", headers, body)
 
 
-def hangup(uuid: str | None = None, cause: str = "NORMAL_CLEARING") -> bytes:
+def hangup(uuid: str | None = None, cause: str = "NORMAL_CLEARING") -> Request:
     """``sendmsg`` with ``call-command: hangup``."""
     return sendmsg(uuid, "hangup", {"hangup-cause": cause})

@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import itertools
 import logging
-import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..esl import API_RESPONSE, COMMAND_REPLY, Event, Frame
+from ..esl.requests import Request
 
 if TYPE_CHECKING:
     import pandas
@@ -52,10 +52,6 @@ CALL_HEADERS = ("variable_switchio_call", "variable_sip_h_X-switchio_call")
 #: headers naming another leg of the same call
 LEG_HEADERS = ("Other-Leg-Unique-ID",)
 
-_ORIGINATION_UUID = re.compile(r"origination_uuid=([^,}\s]+)")
-_JOB_UUID = re.compile(r"Job-UUID: (\S+)", re.IGNORECASE)
-_EXECUTE_APP = re.compile(r"^execute-app-name: (\S+)", re.MULTILINE)
-_CALL_COMMAND = re.compile(r"^call-command: (\S+)", re.MULTILINE)
 
 RecordCallback = Callable[["EventRecord"], Any]
 
@@ -70,6 +66,8 @@ class EventRecord(NamedTuple):
     uuid: str | None  #: the channel it is about, if any
     event: Event | None  #: the event (``kind == "event"`` only)
     text: str  #: command text, reply text, frame body; for events: see :class:`EventLog`
+    #: the command (``command`` and ``reply`` records): its ``name``, ``uuid``, ``job_uuid``
+    request: Request | None = None
 
     def __repr__(self) -> str:
         what = f" {self.uuid}" if self.uuid else ""
@@ -82,33 +80,10 @@ def _cut(text: str) -> str:
 
 
 def command_info(text: str) -> tuple[str, str | None]:
-    """``(name, uuid)`` of a command's text: its leading words and the channel it names."""
-    line, _, rest = text.partition("\n")
-    words = line.split(" ", 3)
-    verb = words[0]
-    uuid = None
-    if verb in ("api", "bgapi") and len(words) > 1:
-        sub = words[1]
-        name = f"{verb} {sub}"
-        if sub.startswith("uuid_") and len(words) > 2:
-            uuid = words[2]
-        elif sub == "originate":
-            m = _ORIGINATION_UUID.search(line)
-            uuid = m.group(1) if m else None
-        return name, uuid
-    if verb == "sendmsg":
-        uuid = words[1] if len(words) > 1 and words[1] else None
-        m = _CALL_COMMAND.search(rest)
-        name = f"sendmsg {m.group(1)}" if m else "sendmsg"
-        app = _EXECUTE_APP.search(rest)
-        if app:
-            name += f" {app.group(1)}"
-        return name, uuid
-    if verb in ("myevents", "event", "filter", "nixevent") and len(words) > 1:
-        if verb == "myevents" and len(words[1]) > 20:
-            uuid = words[1]
-        return f"{verb} {words[1]}" if verb != "myevents" else verb, uuid
-    return verb, None
+    """``(name, uuid)`` of a command's text: what :class:`~switchio_lab.esl.requests.Request`
+    says of it (its name in records, and the channel it names)."""
+    request = Request.parse((text.rstrip("\n") + "\n\n").encode("utf-8"))
+    return request.name, request.uuid
 
 
 class EventLog:
@@ -166,15 +141,16 @@ class EventLog:
                 text = event.subclass or ""
             append(EventRecord(clock(), node, "event", name, event.uuid, event, text))
 
-        def on_command(data: bytes, reply: Frame | None) -> None:
-            text = data.decode("utf-8", "replace").rstrip("\n")
-            name, uuid = command_info(text)
+        def on_command(request: Request, reply: Frame | None) -> None:
+            name, uuid = request.name, request.uuid
             if reply is None:
-                append(EventRecord(clock(), node, "command", name, uuid, None, text))
+                append(EventRecord(clock(), node, "command", name, uuid, None, request.text,
+                                   request))
             else:
                 body = (reply.reply_text if reply.content_type == COMMAND_REPLY
                         else reply.text.rstrip("\n"))
-                append(EventRecord(clock(), node, "reply", name, uuid, None, _cut(body)))
+                append(EventRecord(clock(), node, "reply", name, uuid, None, _cut(body),
+                                   request))
 
         def on_frame(frame: Frame) -> None:
             ctype = frame.content_type
@@ -319,8 +295,8 @@ class EventLog:
             elif r.kind in ("command", "reply"):
                 if r.uuid in ids or any(x in r.text for x in ids):
                     out.append(r)
-                    if r.kind == "command":
-                        jobs.update(_JOB_UUID.findall(r.text))
+                    if r.kind == "command" and r.request is not None and r.request.job_uuid:
+                        jobs.add(r.request.job_uuid)
                 elif r.kind == "reply" and jobs and any(j in r.text for j in jobs):
                     out.append(r)
         return out

@@ -214,7 +214,7 @@ async def test_bert_handles_mod_bert_custom_events(clients, sim_cluster) -> None
     await c1.load_app(LabBert, on_value="bert")
     bert = LabBert()
     await c2.load_app(bert, on_value="bert")
-    assert c2.connection._subscribed("mod_bert::lost_sync")  # CUSTOM subclasses
+    assert c2.connection.is_subscribed("mod_bert::lost_sync")  # CUSTOM subclasses
     job = await call(c1, sim_cluster, "bert")
     assert (await job.wait(5)).startswith("+OK")
     await until(lambda: len(c2.listener.sessions) == 1)

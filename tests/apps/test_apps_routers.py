@@ -120,7 +120,7 @@ async def test_readme_router_example_runs_as_written(clients, sim_cluster, caplo
         write_wav(clip, 0.5 * np.sin(2 * np.pi * 700 * t), 8000)  # 0.5 s
         await service.apps.load_app(readme_router.router, on_value="default")
         router_client = service.pool[0]
-        assert router_client.connection._subscribed("PLAYBACK_STOP")  # Router(subscribe=...)
+        assert router_client.connection.is_subscribed("PLAYBACK_STOP")  # Router(subscribe=...)
         job = await c1.originate(f"welcome@{node2.sip_address()}")
         assert (await job.wait(5)).startswith("+OK"), job.result
         heard = tmp_path / "caller.wav"  # what the caller hears: the welcome clip
@@ -217,7 +217,7 @@ async def test_router_bridge_route_and_extra_subscriptions(clients, sim_cluster)
         Router.bridge)
     await c1.load_app(TonePlay)  # answers the far leg, back on node 1
     await c2.load_app(router)
-    assert c2.connection._subscribed("DTMF")
+    assert c2.connection.is_subscribed("DTMF")
     job = await c1.originate(f"out-1@{sim_cluster[1].sip_address()}")
     assert (await job.wait(5)).startswith("+OK"), job.result
     far = None

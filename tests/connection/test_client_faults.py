@@ -274,7 +274,7 @@ async def test_newline_in_argument_raises_and_sends_nothing(call):
             await call(client)
         await settle()
         assert lines(server) == ["auth ClueCon"]
-        assert client._jobs == {}
+        assert client.pending_jobs == 0
         # and the connection is still in step
         assert await client.api("status") == "api:status"
         assert lines(server) == ["auth ClueCon", "api status"]

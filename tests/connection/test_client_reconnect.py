@@ -197,7 +197,7 @@ async def test_in_flight_commands_and_jobs_fail_on_drop():
         assert job.done() and job.success is False and job.result is None
 
         await rec.wait_state("reconnected")
-        assert client._jobs == {}
+        assert client.pending_jobs == 0
         # a new job on the new connection works (BACKGROUND_JOB re-subscribed on restore)
         assert "event plain BACKGROUND_JOB" in lines(server, 1)
         await client.close()
@@ -362,5 +362,5 @@ async def test_job_resolves_when_result_comes_with_the_reply(order):
             assert job.uuid_created == UUID
             assert job.event is not None
             assert job.event["Job-Command"] == command.split()[0]
-        assert client._jobs == {}
+        assert client.pending_jobs == 0
         await client.close()

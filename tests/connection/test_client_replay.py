@@ -24,7 +24,7 @@ from switchio_lab.connection import (
     InboundClient,
     Job,
 )
-from switchio_lab.connection.base import _Wire
+from switchio_lab.connection.connection import _Wire
 from switchio_lab.esl import API_RESPONSE, COMMAND_REPLY, LOG_DATA, Command, commands, replies
 from switchio_lab.testing import scaled
 

@@ -1,0 +1,295 @@
+"""The client side of an Event Socket connection, sans-I/O: :class:`ClientProtocol`.
+
+It holds every piece of connection state that needs no socket: the parser, which
+command each reply answers (replies come back in the order commands were sent), the
+authentication sequence, linger and goodbye, and what the server has been told
+(subscriptions, filters, myevents, linger, log level: :class:`Subscriptions`, updated
+only when the server accepts a command, so it is true after a timeout too and can be
+replayed after a reconnect). Bytes go in with :meth:`~ClientProtocol.receive_data`;
+what happened comes out as a list of :class:`~switchio_lab.esl.Event` objects and the
+small records below. The asyncio adapters in :mod:`switchio_lab.connection` only move
+bytes and resolve futures.
+
+>>> from switchio_lab.esl import commands, replies
+>>> p = ClientProtocol()
+>>> [type(x).__name__ for x in p.receive_data(replies.auth_request())]
+['AuthRequested']
+>>> data = p.send(commands.auth("ClueCon"), token="mine")
+>>> [(type(x).__name__, x.token) for x in p.receive_data(replies.command_reply("+OK accepted"))]
+[('Reply', 'mine')]
+>>> p.state
+<State.OPEN: 'open'>
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import commands
+from .errors import ProtocolError
+from .events import Event
+from .frames import (
+    API_RESPONSE,
+    AUTH_REQUEST,
+    COMMAND_REPLY,
+    DISCONNECT_NOTICE,
+    EVENT_FORMATS,
+    LOG_DATA,
+    RUDE_REJECTION,
+    Frame,
+)
+from .parser import Parser
+from .requests import Request
+
+log = logging.getLogger("switchio_lab.esl")
+
+
+class State(enum.Enum):
+    """Where a connection is in its life."""
+
+    AWAITING_AUTH = "awaiting auth/request"  #: inbound, connected, not yet asked
+    AUTH_REQUESTED = "auth requested"  #: the server sent auth/request
+    AUTHENTICATING = "authenticating"  #: ``auth`` sent, its reply not yet in
+    OPEN = "open"  #: authenticated (inbound) or connected (outbound)
+    REJECTED = "rejected"  #: wrong password, or a rude rejection (access denied)
+    CLOSING = "closing"  #: the server said goodbye (disconnect notice)
+    CLOSED = "closed"  #: the transport is gone
+
+
+# -- what receive_data() reports (besides Event objects) ------------------------------
+@dataclass(frozen=True)
+class Reply:
+    """The reply ``frame`` to ``request``, sent with ``token`` (the caller's handle)."""
+
+    request: Request
+    token: Any
+    frame: Frame
+
+
+@dataclass(frozen=True)
+class Unsolicited:
+    """A reply frame with no command waiting for it (a server bug, or a stray)."""
+
+    frame: Frame
+
+
+@dataclass(frozen=True)
+class AuthRequested:
+    frame: Frame
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """``text/rude-rejection``: the server refuses this peer (e.g. an ACL)."""
+
+    frame: Frame
+
+
+@dataclass(frozen=True)
+class Lingering:
+    """The session hung up; the server lingers before closing (``linger`` was set)."""
+
+    frame: Frame
+
+
+@dataclass(frozen=True)
+class Goodbye:
+    """The final ``text/disconnect-notice``: the server is closing the connection."""
+
+    frame: Frame
+
+
+@dataclass(frozen=True)
+class OtherFrame:
+    """Any other frame (``log/data``, unknown content types)."""
+
+    frame: Frame
+
+
+@dataclass
+class Subscriptions:
+    """What the server has accepted on this connection, to show and to restore."""
+
+    format: str = "plain"
+    names: set[str] = field(default_factory=set)
+    subclasses: set[str] = field(default_factory=set)  #: the names that followed CUSTOM
+    filters: list[tuple[str, str]] = field(default_factory=list)
+    myevents: tuple[str | None, str | None] | None = None
+    linger: int | bool | None = None
+    log_level: int | str | bool | None = None
+
+    def is_subscribed(self, name: str) -> bool:
+        """True if events called ``name`` (or CUSTOM subclass ``name``) are delivered."""
+        return "ALL" in self.names or name in self.names
+
+    def accepted(self, request: Request) -> None:
+        """Record a command the server answered ``+OK``."""
+        verb, args = request.verb, request.args
+        if verb == "event" and args:
+            self.format = args[0]
+            wanted = list(args[1:])
+            self.names.update(wanted)
+            if "CUSTOM" in wanted:  # FreeSWITCH reads every word after CUSTOM as a subclass
+                self.subclasses.update(wanted[wanted.index("CUSTOM") + 1:])
+        elif verb == "nixevent":
+            self.names.difference_update(args)
+            self.subclasses.difference_update(args)
+        elif verb == "noevents":
+            self.names.clear()
+            self.subclasses.clear()
+        elif verb == "filter" and len(args) >= 2:
+            pair = (args[0], " ".join(args[1:]))
+            if pair not in self.filters:
+                self.filters.append(pair)
+        elif verb == "filter delete" and args:
+            header, value = args[0], " ".join(args[1:]) or None
+            if header == "all":
+                self.filters.clear()
+            else:
+                self.filters = [(h, v) for h, v in self.filters
+                                if not (h == header and (value is None or v == value))]
+        elif verb == "myevents":
+            uuid = args[0] if args and args[0] not in ("plain", "json", "xml") else None
+            fmt = args[-1] if args and args[-1] in ("plain", "json", "xml") else None
+            self.myevents = (uuid, fmt)
+        elif verb == "linger":
+            self.linger = int(args[0]) if args else True
+        elif verb == "nolinger":
+            self.linger = None
+        elif verb == "log":
+            self.log_level = args[0] if args else True
+        elif verb == "nolog":
+            self.log_level = None
+
+    def restore(self) -> list[Request]:
+        """The commands that tell a new connection all this, in a working order."""
+        todo = []
+        if self.names:  # subclasses last, after CUSTOM, or they would be read as names
+            subclasses = sorted(self.subclasses & self.names)
+            names = sorted(self.names - self.subclasses - {"CUSTOM"})
+            if subclasses or "CUSTOM" in self.names:
+                names += ["CUSTOM", *subclasses]
+            todo.append(commands.event(*names, format=self.format))
+        todo += [commands.filter(header, value) for header, value in self.filters]
+        if self.myevents is not None:
+            todo.append(commands.myevents(*self.myevents))
+        if self.linger is not None:
+            todo.append(commands.linger(None if self.linger is True else int(self.linger)))
+        if self.log_level is not None:
+            todo.append(commands.log(None if self.log_level is True else self.log_level))
+        return todo
+
+
+class ClientProtocol:
+    """One client connection's protocol state (inbound, or outbound with ``inbound=False``).
+
+    Call :meth:`connection_made` when a transport opens (a reconnect keeps the
+    :attr:`subscriptions`), :meth:`send` for every command (write the bytes it returns),
+    :meth:`receive_data` for every read, and :meth:`connection_lost` when it closes (it
+    hands back the tokens of the commands left without a reply).
+    """
+
+    def __init__(self, *, inbound: bool = True) -> None:
+        self.inbound = inbound
+        self.subscriptions = Subscriptions()
+        self.parser = Parser()
+        self.state = State.CLOSED
+        self._pending: deque[tuple[Request, Any]] = deque()
+        self.disconnect_notice: Frame | None = None
+        self.lingering = False
+        self.frames_in = 0
+        self.connection_made()
+
+    # -- life ------------------------------------------------------------------------
+    def connection_made(self) -> None:
+        """A new transport: fresh framing and wire state; subscriptions are kept."""
+        self.parser = Parser()
+        self._pending.clear()
+        self.disconnect_notice = None
+        self.lingering = False
+        self.state = State.AWAITING_AUTH if self.inbound else State.OPEN
+
+    def connection_lost(self) -> list[tuple[Request, Any]]:
+        """The transport closed: the commands (and tokens) that got no reply, in order."""
+        self.state = State.CLOSED
+        left = list(self._pending)
+        self._pending.clear()
+        return left
+
+    @property
+    def pending(self) -> int:
+        """How many commands wait for their reply."""
+        return len(self._pending)
+
+    # -- commands ----------------------------------------------------------------------
+    def send(self, request: bytes, token: Any = None) -> bytes:
+        """Queue ``request`` for a reply (``token`` comes back with it); returns the bytes
+        to write. Bytes built by hand are read into a :class:`Request`."""
+        request = Request.parse(request)
+        if request.verb == "auth" and self.state is State.AUTH_REQUESTED:
+            self.state = State.AUTHENTICATING
+        self._pending.append((request, token))
+        return request
+
+    # -- bytes in --------------------------------------------------------------------
+    def receive_data(self, data: bytes) -> list[Any]:
+        """Parse ``data``; return what it says, in order: :class:`~switchio_lab.esl.Event`
+        objects and :class:`Reply`, :class:`AuthRequested`, :class:`Rejected`,
+        :class:`Lingering`, :class:`Goodbye`, :class:`Unsolicited`, :class:`OtherFrame`.
+
+        Raises :class:`~switchio_lab.esl.ProtocolError` when the bytes break the framing
+        (the connection cannot continue).
+        """
+        frames = self.parser.feed(data)
+        self.frames_in += len(frames)
+        return [self._frame_to_item(frame) for frame in frames]
+
+    def _frame_to_item(self, frame: Frame) -> Any:
+        ctype = frame.content_type
+        fmt = EVENT_FORMATS.get(ctype)
+        if fmt is not None:
+            return Event(frame.body, fmt)
+        if ctype == COMMAND_REPLY or ctype == API_RESPONSE:
+            if not self._pending:
+                return Unsolicited(frame)
+            request, token = self._pending.popleft()
+            if ctype == COMMAND_REPLY and frame.reply_text.startswith("+OK"):
+                self._accepted(request)
+            elif request.verb == "auth" and self.state is State.AUTHENTICATING:
+                self.state = State.REJECTED
+            return Reply(request, token, frame)
+        if ctype == AUTH_REQUEST:
+            if self.state is State.AWAITING_AUTH:
+                self.state = State.AUTH_REQUESTED
+            return AuthRequested(frame)
+        if ctype == DISCONNECT_NOTICE:
+            if frame.headers.get("Content-Disposition") == "linger":
+                self.lingering = True
+                return Lingering(frame)
+            self.disconnect_notice = frame
+            self.state = State.CLOSING
+            return Goodbye(frame)
+        if ctype == RUDE_REJECTION:
+            self.disconnect_notice = frame
+            self.state = State.REJECTED
+            return Rejected(frame)
+        if ctype != LOG_DATA:
+            log.debug("frame of unknown type kept: %r", frame)
+        return OtherFrame(frame)
+
+    def _accepted(self, request: Request) -> None:
+        if request.verb == "auth":
+            if self.state is State.AUTHENTICATING:
+                self.state = State.OPEN
+            return
+        self.subscriptions.accepted(request)
+
+
+__all__ = [
+    "AuthRequested", "ClientProtocol", "Goodbye", "Lingering", "OtherFrame", "ProtocolError",
+    "Rejected", "Reply", "State", "Subscriptions", "Unsolicited",
+]
