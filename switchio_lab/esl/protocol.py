@@ -31,7 +31,6 @@ from typing import Any
 
 from . import commands
 from .errors import ProtocolError
-from .events import Event
 from .frames import (
     API_RESPONSE,
     AUTH_REQUEST,
@@ -250,9 +249,8 @@ class ClientProtocol:
 
     def _frame_to_item(self, frame: Frame) -> Any:
         ctype = frame.content_type
-        fmt = EVENT_FORMATS.get(ctype)
-        if fmt is not None:
-            return Event(frame.body, fmt)
+        if ctype in EVENT_FORMATS:
+            return frame.event  # the frame's own (cached) event: one Event per frame
         if ctype == COMMAND_REPLY or ctype == API_RESPONSE:
             if not self._pending:
                 return Unsolicited(frame)

@@ -5,6 +5,6 @@
   :func:`scaled`), installed as a ``pytest11`` entry point.
 """
 
-from .plugin import TIME_SCALE_ENV, UntilTimeout, scaled, time_scale, until
+from .plugin import TIME_SCALE_ENV, UntilTimeout, pause, scaled, time_scale, until
 
-__all__ = ["TIME_SCALE_ENV", "UntilTimeout", "scaled", "time_scale", "until"]
+__all__ = ["TIME_SCALE_ENV", "UntilTimeout", "pause", "scaled", "time_scale", "until"]

@@ -63,6 +63,12 @@ def scaled(seconds: float) -> float:
     return seconds * time_scale()
 
 
+async def pause(seconds: float) -> None:
+    """Sleep ``scaled(seconds)``: for the waits in which something must *not* happen (a
+    positive condition is waited for with :func:`until`)."""
+    await asyncio.sleep(scaled(seconds))
+
+
 class UntilTimeout(AssertionError):
     """:func:`until`'s condition did not become true in time."""
 

@@ -30,7 +30,7 @@ from switchio_lab.apps.originator import (
 from switchio_lab.pool import NodePool
 from switchio_lab.sim import Cluster, Rule
 from switchio_lab.sim import media as _media
-from switchio_lab.testing import until
+from switchio_lab.testing import pause, until
 
 # the embedded switch imports its media code (numpy) at the first hangup, which blocks the
 # loop for a few hundred ms: it is imported above rather than in the middle of a timed run
@@ -78,7 +78,7 @@ class Watch:
         while True:
             self.check()
             t = time.perf_counter()
-            await asyncio.sleep(0.01)
+            await pause(0.01)
             self.stalled = max(self.stalled, time.perf_counter() - t - 0.01)
 
     def __enter__(self) -> Watch:
@@ -232,7 +232,7 @@ async def test_calls_are_hung_up_after_duration(make, cluster, caller) -> None:
     orig = make(rate=25, limit=100, duration=0.4)
     with Watch(orig, cluster[0]):
         orig.start()
-        await asyncio.sleep(0.8)
+        await pause(0.8)
         orig.stop()
         await orig.waitwhile(timeout=3)
     assert len(lifetimes) == orig.offered == orig.completed >= 18
@@ -248,7 +248,7 @@ async def test_max_offered_stops_it(make, cluster) -> None:
         await orig.waitforstate(STOPPED, timeout=2)
         assert orig.offered == 25
         await orig.waitwhile(timeout=3)  # stopped, and every call ended
-        await asyncio.sleep(0.1)
+        await pause(0.1)
     assert orig.offered == orig.answered == orig.completed == 25
     with pytest.raises(ValueError, match="max_offered"):
         orig.start()  # nothing left to offer
@@ -314,7 +314,7 @@ async def test_sps_limit_and_unloaded_app(make, cluster, caller) -> None:
     await caller.api("fsctl sps 10")
     orig = make(rate=40, limit=100, duration=0.2)
     orig.start()
-    await asyncio.sleep(0.5)
+    await pause(0.5)
     orig.stop()
     await orig.waitwhile(timeout=2)
     assert orig.failed["SWITCH_CONGESTION"] >= 5 and orig.answered <= 11
@@ -328,10 +328,10 @@ async def test_sps_limit_and_unloaded_app(make, cluster, caller) -> None:
     orig2 = make(rate=40, limit=100, duration=0.2)
     await orig2.load_app(Quiet, "quiet")
     orig2.start()
-    await asyncio.sleep(0.2)
+    await pause(0.2)
     await orig2.app_manager.unload_app("quiet")  # gone while running: each call fails
     n = orig2.offered
-    await asyncio.sleep(0.3)
+    await pause(0.3)
     orig2.stop()
     await orig2.waitwhile(timeout=2)
     assert orig2.answered >= n - 1
@@ -353,7 +353,7 @@ async def test_settings_change_while_running(make, cluster) -> None:
         orig.limit = 10  # below the calls up: no new call until they fall below it
         limited = offers.now()
         n = orig.offered
-        await asyncio.sleep(0.2)  # (nothing to wait for: nothing may happen)
+        await pause(0.2)  # (nothing to wait for: nothing may happen)
         assert orig.offered == n and orig.concurrent > 10
         orig.duration = 0.1  # re-times the hangups of the calls up: they go now
         await until(lambda: orig.concurrent <= 10 and orig.offered > n, timeout=10)
@@ -527,10 +527,10 @@ async def test_a_stall_does_not_cause_a_burst(make) -> None:
     orig = make(rate=100, limit=1000, duration=0.2)
     orig.on_change(lambda c: c.name == "offered" and stamps.append(time.perf_counter()))
     orig.start()
-    await asyncio.sleep(0.3)
+    await pause(0.3)
     time.sleep(0.5)  # the loop is blocked (a long synchronous cell): 50 calls fall due
     t_resume = time.perf_counter()
-    await asyncio.sleep(0.3)
+    await pause(0.3)
     orig.stop()
     bound = max(orig.max_lag * orig.rate, orig.max_burst) + 1
     first = min(t for t in stamps if t >= t_resume)  # the catch-up: one synchronous pass
@@ -577,7 +577,7 @@ async def test_hupall_ends_ringing_calls_and_a_huge_rate_stays_bounded(make, clu
     fast = make(rate=100_000, limit=30, duration=0.05)
     with Watch(fast, cluster[0]) as watch:
         fast.start()
-        await asyncio.sleep(0.5)
+        await pause(0.5)
         fast.stop()
         await fast.waitwhile(timeout=3)
     assert fast.peak_concurrent == 30 and fast.completed == fast.offered > 30

@@ -6,7 +6,6 @@ peaking at the tone's (or the clip's) frequencies.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import shutil
 from pathlib import Path
@@ -20,7 +19,7 @@ from switchio_lab.apps import AppManager
 from switchio_lab.apps.players import CLIP_TONES, PlayRec, RecInfo, TonePlay, default_clip
 from switchio_lab.pool import NodePool
 from switchio_lab.sim.media import read_wav
-from switchio_lab.testing import until
+from switchio_lab.testing import pause, until
 
 
 def peaks(samples: np.ndarray, rate: int, n: int = 1) -> list[float]:
@@ -74,7 +73,7 @@ async def test_toneplay_tone_reaches_the_callee_and_comes_back(clients, sim_clus
     path = tmp_path / "callee.wav"
     stopped = callee.recv("RECORD_STOP")
     await c2.cmd(f"uuid_record {callee.uuid} start {path}")
-    await asyncio.sleep(0.4)
+    await pause(0.4)
     await c2.cmd(f"uuid_record {callee.uuid} stop {path}")
     await stopped
     samples, rate = read_wav(path)

@@ -6,7 +6,6 @@ Service over node 2, answering and playing to calls placed from node 1.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import shutil
@@ -22,7 +21,7 @@ from switchio_lab.apps.routers import Bridger, Proxier, Router, StopRouting, tra
 from switchio_lab.service import Service
 from switchio_lab.sim import Rule
 from switchio_lab.sim.media import read_wav, write_wav
-from switchio_lab.testing import until
+from switchio_lab.testing import pause, until
 
 
 @pytest.fixture
@@ -186,7 +185,7 @@ async def test_router_guards_routes_and_rejections(clients, sim_cluster, caplog)
     seen.clear()
     job = await c1.originate(f"1000@{dest}", originate_timeout=1)
     await until(lambda: seen == [("first", "000", "?")])  # stopped before `second`
-    await asyncio.sleep(0.05)
+    await pause(0.05)
     assert router.routed == 2 and router.rejected == 0  # matched, so not rejected
     await c1.hupall()
     assert (await job.wait(5)).startswith("-ERR")
@@ -202,7 +201,7 @@ async def test_router_guards_routes_and_rejections(clients, sim_cluster, caplog)
     assert await job.wait(5) == "-ERR USER_BUSY\n"
     router.guard = False  # or leave unrouted calls parked
     job = await c1.originate(f"2000@{dest}", originate_timeout=1)
-    await asyncio.sleep(0.2)
+    await pause(0.2)
     assert router.rejected == 3 and not job.done()
     await c1.hupall()
     await until(lambda: not c1.listener.sessions and not c2.listener.sessions)

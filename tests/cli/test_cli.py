@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from switchio_lab.connection import InboundClient
-from switchio_lab.testing import scaled
+from switchio_lab.testing import pause, scaled
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "switchio_lab.cli"]
@@ -55,7 +55,7 @@ async def test_sim_serves_real_esl_until_interrupted() -> None:
                 count = (await client.api("show channels count")).strip()
                 if count == "1 total.":
                     break
-                await asyncio.sleep(0.02)
+                await pause(0.02)
             assert count == "1 total."
     finally:
         proc.send_signal(signal.SIGINT)

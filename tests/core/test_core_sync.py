@@ -10,7 +10,7 @@ import switchio_lab as switchio
 from switchio_lab.core import sync
 from switchio_lab.sim import Cluster, Node, NodeConfig, Rule
 from switchio_lab.sync import OriginateError, SyncClient, run, sync_caller
-from switchio_lab.testing import scaled, until
+from switchio_lab.testing import pause, scaled, until
 
 
 class Answerer:
@@ -117,7 +117,7 @@ async def test_sync_calls_inside_a_running_loop(sim_cluster: Cluster) -> None:
         nonlocal ticks
         while True:
             ticks += 1
-            await asyncio.sleep(0.01)
+            await pause(0.01)
 
     background = asyncio.ensure_future(kernel_work())
     node1, node2 = sim_cluster

@@ -22,6 +22,7 @@ from switchio_lab.lab import (
 )
 from switchio_lab.lab.eventlog import command_info
 from switchio_lab.sim import Node, NodeConfig
+from switchio_lab.testing import pause
 
 
 class Tagged:
@@ -239,26 +240,26 @@ async def test_lag_warning_once_per_episode() -> None:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            await asyncio.sleep(0.1)  # on time, no event: nothing to say
+            await pause(0.1)  # on time, no event: nothing to say
             blocks.append(0.4)
             await call(lab, app_id="tagged")
-            await asyncio.sleep(0.2)
+            await pause(0.2)
             lagged = [w for w in caught if issubclass(w.category, LoopLagWarning)]
             assert len(lagged) == 1, [str(w.message) for w in caught]
             (episode,) = lab.lag_episodes
             assert episode.lag >= 0.35 and episode.events > 0 and episode.dropped == 0
             assert f"{episode.events} event(s) waited" in str(lagged[0].message)
-            await asyncio.sleep(0.2)  # on time again: no second warning
+            await pause(0.2)  # on time again: no second warning
             assert len([w for w in caught if w.category is LoopLagWarning]) == 1
             # a new episode warns again
             blocks.append(0.4)
             await call(lab, app_id="tagged")
-            await asyncio.sleep(0.2)
+            await pause(0.2)
             assert len([w for w in caught if w.category is LoopLagWarning]) == 2
             # an event queue that overflows is reported too
             stream = lab.clients[0].connection.events(maxsize=1)
             await lab.hupall()
-            await asyncio.sleep(0.1)
+            await pause(0.1)
             assert len([w for w in caught if w.category is LoopLagWarning]) == 3
             assert lab.lag_episodes[-1].dropped > 0 and "dropped" in str(caught[-1].message)
             stream.close()
@@ -271,9 +272,9 @@ async def test_a_blocked_loop_without_events_does_not_warn() -> None:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            await asyncio.sleep(0.05)
+            await pause(0.05)
             time.sleep(0.2)  # blocked, but nothing happened meanwhile
-            await asyncio.sleep(0.1)
+            await pause(0.1)
         assert not [w for w in caught if w.category is LoopLagWarning]
         assert lab.lag_episodes == []
     finally:

@@ -28,6 +28,7 @@ from switchio_lab.lab.inspector import (
     summary,
 )
 from switchio_lab.sim import Cluster
+from switchio_lab.testing import pause
 
 T0 = 1_795_684_754.0  # the captures' wall clock (2026-11-26 09:19:14 UTC)
 # call_basic: the caller (bgapi originate ... &park()) and the callee (parked, answered)
@@ -199,7 +200,7 @@ async def test_live_updates_keep_the_selection(basic: list[EventRecord]) -> None
     insp.select(chosen)
     for rec in basic[30:]:
         log.append(rec)
-    await asyncio.sleep(0.1)
+    await pause(0.1)
     assert insp.rows[0] is basic[-1] and len(insp.rows) == len(basic)
     assert insp.selected is chosen and insp.list.index == insp.rows.index(chosen)
     assert insp.list.value == insp.list.index
@@ -216,7 +217,7 @@ async def test_a_burst_of_1000_records_makes_a_handful_of_updates(
     for rec in burst:  # all at once, as a busy switch's socket read delivers them
         log.append(rec)
     assert not options_changes  # nothing drawn while the records arrive
-    await asyncio.sleep(0.05)
+    await pause(0.05)
     assert len(options_changes) == 1
     assert len(insp.rows) == 200 and list(insp.rows) == burst[::-1][:200]
 
@@ -226,9 +227,9 @@ async def test_a_burst_of_1000_records_makes_a_handful_of_updates(
     for i in range(0, 1000, 25):
         for rec in burst[i:i + 25]:
             log.append(rec)
-        await asyncio.sleep(0.01)
+        await pause(0.01)
     elapsed = asyncio.get_running_loop().time() - start
-    await asyncio.sleep(0.15)
+    await pause(0.15)
     assert 2 <= len(options_changes) <= elapsed / 0.1 + 2
     assert insp.rows[0] is burst[-1]
     insp.close()
@@ -240,7 +241,7 @@ async def test_filtered_live_updates_and_new_names(basic: list[EventRecord]) -> 
     insp.set_filter(name="CHANNEL_PARK")
     for rec in basic:
         log.append(rec)
-    await asyncio.sleep(0.05)
+    await pause(0.05)
     assert [r.uuid for r in insp.rows] == [CALLER, CALLEE]
     assert "CHANNEL_DESTROY" in insp.name_filter.options
     insp.close()
@@ -253,14 +254,14 @@ async def test_pause_resume_and_close(basic: list[EventRecord]) -> None:
     assert calls == ["sub"]
     for rec in basic[:10]:
         log.append(rec)
-    await asyncio.sleep(0.05)
+    await pause(0.05)
     assert len(insp.rows) == 10
 
     insp.pause()
     assert insp.pause_button.value and insp.paused
     for rec in basic[10:]:
         log.append(rec)
-    await asyncio.sleep(0.05)
+    await pause(0.05)
     assert len(insp.rows) == 10  # frozen
     insp.pause_button.value = False  # the button resumes, catching up
     assert not insp.paused and len(insp.rows) == len(basic)
@@ -268,7 +269,7 @@ async def test_pause_resume_and_close(basic: list[EventRecord]) -> None:
     insp.close()
     assert calls == ["sub", "unsub"]
     log.append(basic[0])
-    await asyncio.sleep(0.05)
+    await pause(0.05)
     assert len(insp.rows) == len(basic)
     insp.close()  # twice is fine
     assert calls == ["sub", "unsub"]
@@ -370,13 +371,13 @@ async def test_live_ladder_streams_a_few_times_and_matches_the_offline_one(
     assert ladder.steps == [] and [lane.label for lane in ladder.lanes] == ["client"]
     for rec in basic[:40]:  # a burst
         log.append(rec)
-    await asyncio.sleep(0.02)
+    await pause(0.02)
     assert 1 <= ladder.streams <= 3 and len(streams) == ladder.streams
     first = ladder.streams
     for rec in basic[40:]:
         log.append(rec)
-        await asyncio.sleep(0.001)
-    await asyncio.sleep(0.1)
+        await pause(0.001)
+    await pause(0.1)
     assert ladder.streams - first <= 3 * 3 and ladder.rebuilds == 0
     offline = Ladder.from_records(call_records(basic))
     for name in ("events", "commands", "lanes"):
@@ -394,7 +395,7 @@ async def test_a_leg_tied_to_the_call_late_redraws_the_ladder(
     ladder = Ladder(log, CALLER, interval=0.01)
     for rec in basic:
         log.append(rec)
-    await asyncio.sleep(0.03)
+    await pause(0.03)
     assert [lane.uuid for lane in ladder.lanes] == [None, CALLER]
     park = next(r for r in basic if r.name == "CHANNEL_PARK" and r.uuid == CALLER)
     headers = {**park.event.headers, "Event-Name": "CHANNEL_BRIDGE",
@@ -402,7 +403,7 @@ async def test_a_leg_tied_to_the_call_late_redraws_the_ladder(
     bridged = EventRecord(basic[-1].time + 0.01, "vm", "event", "CHANNEL_BRIDGE", CALLER,
                           Event.from_headers(headers), "")
     log.append(bridged)
-    await asyncio.sleep(0.03)
+    await pause(0.03)
     assert ladder.rebuilds == 1
     assert [lane.uuid for lane in ladder.lanes] == [None, CALLER, CALLEE]
     offline = Ladder(log_of([*basic, bridged]), CALLER)
@@ -434,7 +435,7 @@ async def test_the_browsers_echo_of_streamed_rows_is_not_applied_twice(
     widget.send = lambda content, buffers=None: sent.append((content, buffers))
     for rec in basic:
         log.append(rec)
-    await asyncio.sleep(0.05)
+    await pause(0.05)
     events = ladder.sources["events"]
     n = len(events.data["x"])
     streamed = [e for e in _patch_events(sent) if e["kind"] == "ColumnsStreamed"]
@@ -504,7 +505,7 @@ async def test_close_unsubscribes_the_ladder(basic: list[EventRecord]) -> None:
     assert calls == ["sub", "unsub"] and widget.comm is None
     for rec in basic:
         log.append(rec)
-    await asyncio.sleep(0.03)
+    await pause(0.03)
     assert ladder.steps == [] and ladder.streams == 0
     assert Ladder.from_records(basic[:5]).log is None  # offline ladders never subscribe
 
@@ -537,13 +538,13 @@ async def test_live_call_between_embedded_nodes(sim_cluster: Cluster) -> None:
         far = (await asyncio.wait_for(parked, 5)).uuid
         await callee.api(f"uuid_answer {far}")
         assert (await job.wait(5)).startswith("+OK")
-        await asyncio.sleep(0.1)
+        await pause(0.1)
         assert "CHANNEL_ANSWER" in ladder.sources["events"].data["name"]  # live, mid-call
         await caller.api("uuid_kill lab-call-1")
         for _ in range(100):
             if ladder.sources["events"].data["name"].count("CHANNEL_DESTROY") == 2:
                 break
-            await asyncio.sleep(0.02)
+            await pause(0.02)
 
         assert [lane.label for lane in ladder.lanes] == [
             "client", "node1 outbound lab-call-1", f"node2 inbound {far[:8]}"]
@@ -560,7 +561,7 @@ async def test_live_call_between_embedded_nodes(sim_cluster: Cluster) -> None:
         ev = ladder.sources["events"].data
         assert ev["name"][-1] == "CHANNEL_STATE" and "CHANNEL_HANGUP_COMPLETE" in ev["name"]
 
-        await asyncio.sleep(0.1)
+        await pause(0.1)
         assert inspector.rows[0] is log.records[-1]
         inspector.set_filter(name="CHANNEL_ANSWER")
         assert {r.node for r in inspector.rows} == {"node1", "node2"}

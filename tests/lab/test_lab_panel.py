@@ -8,7 +8,6 @@ dashboard batches: a burst of events becomes one PATCH-DOC per pump tick.
 
 from __future__ import annotations
 
-import asyncio
 import html
 import math
 import time
@@ -25,6 +24,7 @@ from switchio_lab.lab.dashboard import PDD_EDGES, Dashboard
 from switchio_lab.lab.eventlog import EventRecord
 from switchio_lab.lab.panel import OriginatorPanel
 from switchio_lab.sim import media as _media
+from switchio_lab.testing import pause
 
 del _media  # imported up front: the first hangup would import it mid-test
 
@@ -128,7 +128,7 @@ async def test_panel_buttons_drive_the_originator_and_counters_move(lab: Lab) ->
         assert orig.state == ORIGINATING and ORIGINATING in panel.badge.value
         await lab.wait(lambda: orig.up == 5, timeout=5)
         updates = panel.updates
-        await asyncio.sleep(0.5)  # the throttle caught up
+        await pause(0.5)  # the throttle caught up
         shown = panel.counter_values
         assert shown["offered"] == 5 and shown["up"] == 5 and shown["answered"] == 5
         assert 'switchio-offered">5<' in panel.counters.value
@@ -138,7 +138,7 @@ async def test_panel_buttons_drive_the_originator_and_counters_move(lab: Lab) ->
         assert orig.state == STOPPED and STOPPED in panel.badge.value
         panel.hupall_button.click()
         await lab.wait(lambda: orig.concurrent == 0, timeout=5)
-        await asyncio.sleep(0.3)
+        await pause(0.3)
         assert panel.counter_values["up"] == 0 and panel.counter_values["completed"] == 5
         # start with max_offered reached: refused with a message, state unchanged
         orig.max_offered = 5
@@ -158,7 +158,7 @@ async def test_panel_counter_updates_are_throttled(lab: Lab) -> None:
         t0 = time.monotonic()
         orig.start()
         await orig.waitwhile(timeout=10)
-        await asyncio.sleep(0.3)
+        await pause(0.3)
         elapsed = time.monotonic() - t0
         assert len(changes) >= 120  # offered + answered + completed, per call
         assert panel.updates <= elapsed / 0.2 + 3
@@ -249,7 +249,7 @@ async def test_dashboard_pump_runs_live_with_an_originator(lab: Lab) -> None:
         orig.start()
         await orig.waitwhile(timeout=10)
         await lab.wait(lambda: len(cdr.rows) == 120, timeout=5)
-        await asyncio.sleep(0.3)
+        await pause(0.3)
         elapsed = time.monotonic() - t0
         snap = dash.snapshot()
         assert snap["causes"].get("NORMAL_CLEARING") == 120

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import switchio_lab as switchio
 from switchio_lab.lab import Lab
 from switchio_lab.lab.sessions import SessionTable
-from switchio_lab.testing import until
+from switchio_lab.testing import pause, until
 
 
 class Answer:
@@ -31,7 +29,7 @@ async def test_session_table_and_cdr_follow_calls() -> None:
         assert table.table.value.count("<tr>") == 3  # header and two legs
         assert "outbound" in table.table.value and "inbound" in table.table.value
         before = table.updates
-        await asyncio.sleep(0.3)  # ages move: redrawn by the timer, a handful of times
+        await pause(0.3)  # ages move: redrawn by the timer, a handful of times
         assert 1 <= table.updates - before <= 8
         await lab.hupall(timeout=5)
         await until(lambda: len(lab.cdr) == 2)  # one row per leg, while the lab runs
@@ -39,7 +37,7 @@ async def test_session_table_and_cdr_follow_calls() -> None:
         await until(lambda: "0 sessions" in table.title.value)
         table.close()
         n = table.updates
-        await asyncio.sleep(0.2)
+        await pause(0.2)
         assert table.updates == n  # closed: no more redraws
     finally:
         await lab.stop()

@@ -10,6 +10,7 @@ import pytest
 from switchio_lab.connection import AuthenticationError, CommandError, InboundClient
 from switchio_lab.esl import Event
 from switchio_lab.sim import Cluster, Node, NodeConfig, Rule
+from switchio_lab.testing import pause
 
 pytestmark = pytest.mark.asyncio
 
@@ -73,7 +74,7 @@ async def test_a_call_between_two_nodes(sim_cluster: Cluster, connect) -> None:
     hung = asyncio.ensure_future(wait_for(c2, "CHANNEL_DESTROY"))
     assert await c1.api("uuid_kill aaaa-1") == "+OK\n"
     await hung
-    await asyncio.sleep(0.05)
+    await pause(0.05)
     assert lanes(ev1) == {"aaaa-1": CALLER_LANE}
     assert lanes(ev2) == {callee.uuid: CALLEE_LANE}
     complete = [e for e in ev2 if e.name == "CHANNEL_HANGUP_COMPLETE"][0]
@@ -110,7 +111,7 @@ async def test_busy_callee_and_no_answer(esl_client: InboundClient, sim_node: No
     reply = await esl_client.api(
         f"originate {{originate_timeout=0.3}}sofia/external/ring@{addr} &park()")
     assert reply == "-ERR NO_ANSWER\n"
-    await asyncio.sleep(0.1)
+    await pause(0.1)
     assert causes == {"outbound": "NO_ANSWER", "inbound": "ORIGINATOR_CANCEL"}
 
 
@@ -119,13 +120,13 @@ async def test_capacity_limits(esl_client: InboundClient, sim_node: Node) -> Non
     addr = sim_node.sip_address("external")
     assert await esl_client.api("fsctl max_sessions 2") == "+OK max sessions: 2\n"
     job = await esl_client.bgapi(f"originate sofia/external/a@{addr} &park()")
-    await asyncio.sleep(0.05)  # caller and callee: two sessions
+    await pause(0.05)  # caller and callee: two sessions
     assert await esl_client.api(f"originate sofia/external/b@{addr} &park()") == \
         "-ERR SWITCH_CONGESTION\n"
     await esl_client.api("hupall")
     assert (await job.wait(3)).startswith("-ERR")
     await esl_client.api("fsctl max_sessions 100")
-    await asyncio.sleep(1.05)  # the sessions above leave the one-second sps window
+    await pause(1.05)  # the sessions above leave the one-second sps window
     await esl_client.api("fsctl sps 1")
     first = await esl_client.api("originate error/USER_BUSY &park()")  # no session made
     assert first == "-ERR USER_BUSY\n"
@@ -163,9 +164,9 @@ async def test_node_stop_drops_connections_and_ends_calls(connect) -> None:
     causes: list[str] = []
     client.on_event(lambda e: causes.append(e["Hangup-Cause"]), "CHANNEL_HANGUP_COMPLETE")
     await client.bgapi(f"originate sofia/external/x@{node.sip_address()} &park()")
-    await asyncio.sleep(0.05)
+    await pause(0.05)
     await node.stop()
-    await asyncio.sleep(0.05)
+    await pause(0.05)
     assert causes == ["SYSTEM_SHUTDOWN", "SYSTEM_SHUTDOWN"]
     assert "closed" in states
     assert node.channels == {}
@@ -179,13 +180,13 @@ async def test_a_client_that_never_reads_is_dropped_and_others_go_on(connect) ->
         await reader.readuntil(b"\n\n")
         writer.write(b"auth ClueCon\n\nevent plain ALL\n\n")
         await writer.drain()
-        await asyncio.sleep(0.05)
+        await pause(0.05)
         writer.transport.pause_reading()  # a client that stops reading
         healthy = await connect(node)
         body = "x" * 200_000
         for i in range(200):
             await healthy.sendevent("CUSTOM", {"Event-Subclass": "lab::flood", "N": i}, body)
-        await asyncio.sleep(0.2)
+        await pause(0.2)
         stuck = [li for li in node.listeners if li.lost]
         assert not stuck  # dropped: no longer a listener
         assert await healthy.api("hostname") == "switchio-lab"
@@ -227,7 +228,7 @@ async def test_a_node_stops_and_starts_again(connect) -> None:
         client = await connect(node)
         assert await client.api("hostname") == "switchio-lab"
         job = await client.bgapi(f"originate sofia/external/x@{node.sip_address()} &park()")
-        await asyncio.sleep(0.05)
+        await pause(0.05)
         assert len(node.channels) == 2
         await client.api("hupall")
         assert (await job.wait(3)).startswith("-ERR")
