@@ -24,8 +24,8 @@ import time
 from collections import Counter, deque
 from typing import Any
 
+from .bokeh_support import EchoSafeBokehModel, ensure_bokehjs
 from .eventlog import EventLog
-from .inspector import EchoSafeBokehModel, ensure_bokehjs
 
 __all__ = ["Dashboard", "PDD_EDGES", "MOS_EDGES"]
 

@@ -4,7 +4,8 @@ An :class:`EventLog` records, from every connection attached to it (a
 :class:`~switchio_lab.lab.Lab` attaches each of its clients):
 
 - ``event``: every event the connection received (``name`` is ``Event-Name``, ``uuid``
-  its ``Unique-ID``, ``event`` the :class:`~switchio_lab.esl.Event` itself);
+  its ``Unique-ID``, ``event`` the :class:`~switchio_lab.esl.Event` itself; the record's
+  :attr:`~EventRecord.key` is the event's ``Event.key``: a CUSTOM event's subclass);
 - ``command``: every command the client sent, just before it was written (``text`` is
   the whole command, an ``auth`` password masked; ``name`` its leading words, e.g.
   ``api uuid_answer``, ``bgapi originate``, ``sendmsg execute playback``; ``uuid`` the
@@ -68,6 +69,13 @@ class EventRecord(NamedTuple):
     text: str  #: command text, reply text, frame body; for events: see :class:`EventLog`
     #: the command (``command`` and ``reply`` records): its ``name``, ``uuid``, ``job_uuid``
     request: Request | None = None
+
+    @property
+    def key(self) -> str:
+        """The name it goes by: for an event, :attr:`Event.key <switchio_lab.esl.Event.key>`
+        (a CUSTOM event's ``Event-Subclass``), else :attr:`name`."""
+        ev = self.event
+        return (ev.key if ev is not None else "") or self.name
 
     def __repr__(self) -> str:
         what = f" {self.uuid}" if self.uuid else ""
@@ -137,8 +145,8 @@ class EventLog:
             text = ""
             if name == "BACKGROUND_JOB":
                 text = _cut(event.body.strip())
-            elif name == "CUSTOM":
-                text = event.subclass or ""
+            elif (key := event.key) != name:
+                text = key  # a CUSTOM event's subclass
             append(EventRecord(clock(), node, "event", name, event.uuid, event, text))
 
         def on_command(request: Request, reply: Frame | None) -> None:
@@ -223,9 +231,10 @@ class EventLog:
                records: Iterable[EventRecord] | None = None) -> list[EventRecord]:
         """The records (oldest first) matching every criterion given.
 
-        ``name``/``kind``: one or several; ``name`` also matches a CUSTOM event's subclass.
-        ``header``: events having that header (with that ``value``, if given). ``records``:
-        filter these instead of the whole log.
+        ``name``/``kind``: one or several; ``name`` also matches a record's
+        :attr:`~EventRecord.key` (a CUSTOM event's subclass). ``header``: events having that
+        header (with that ``value``, if given). ``records``: filter these instead of the
+        whole log.
         """
         names = {name} if isinstance(name, str) else set(name) if name is not None else None
         kinds = {kind} if isinstance(kind, str) else set(kind) if kind is not None else None
@@ -236,8 +245,7 @@ class EventLog:
         for r in self._records if records is None else records:
             if kinds is not None and r.kind not in kinds:
                 continue
-            if names is not None and r.name not in names and not (
-                    r.name == "CUSTOM" and r.text in names):
+            if names is not None and r.name not in names and r.key not in names:
                 continue
             if uuid is not None and r.uuid != uuid:
                 continue

@@ -21,7 +21,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from .inspector import _construction_loop, _Throttle
+from .bokeh_support import Throttle, construction_loop
 
 __all__ = ["OriginatorPanel"]
 
@@ -126,7 +126,7 @@ class OriginatorPanel(widgets.VBox):
         super().__init__(children, **kwargs)
         self.add_class("switchio-originator-panel")
 
-        self._throttle = _Throttle(self._redraw, interval, _construction_loop())
+        self._throttle = Throttle(self._redraw, interval, construction_loop())
         self._unsubscribe: Callable[[], Any] = originator.on_change(self._on_change)
         self._sync_settings()
         self._render_badge()

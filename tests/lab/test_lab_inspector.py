@@ -24,7 +24,9 @@ from switchio_lab.lab.inspector import (
     EchoSafeBokehModel,
     Inspector,
     Ladder,
+    RecordFilter,
     ladder_text,
+    record_label,
     summary,
 )
 from switchio_lab.sim import Cluster
@@ -164,6 +166,27 @@ def test_inspector_filters_by_name_uuid_header_and_kind(basic: list[EventRecord]
     assert not insp.rows  # a parked channel is in CS_EXECUTE, never "CS_PARK"
     insp.set_filter()
     assert len(insp.rows) == len(basic)
+    insp.close()
+
+
+def test_a_custom_event_goes_by_its_subclass_everywhere() -> None:
+    """Event.key names a CUSTOM event by its subclass: the record, the log's filter, the
+    inspector's list, name filter and name choices all read it from there."""
+    ev = Event.from_headers({"Event-Name": "CUSTOM", "Event-Subclass": "sofia::register"})
+    rec = EventRecord(T0, "vm", "event", "CUSTOM", None, ev, "sofia::register")
+    plain = Event.from_headers({"Event-Name": "CUSTOM"})
+    bare = EventRecord(T0 + 1, "vm", "event", "CUSTOM", None, plain, "")
+    log = log_of([rec, bare])
+    assert (rec.key, bare.key) == ("sofia::register", "CUSTOM")
+    assert record_label(rec) == "sofia::register"
+    assert log.filter(name="sofia::register") == [rec]
+    assert log.filter(name="CUSTOM") == [rec, bare]
+    assert RecordFilter(name="SOFIA::*")(rec) and RecordFilter(name="custom")(rec)
+    assert not RecordFilter(name="sofia::*")(bare)
+    insp = Inspector(log)
+    assert insp.name_filter.options == ("CUSTOM", "sofia::register")
+    insp.set_filter(name="sofia::register")
+    assert insp.rows == (rec,)
     insp.close()
 
 
@@ -476,10 +499,10 @@ def test_displaying_ladders_loads_bokehjs_once_and_offline(
     import IPython.display
     from bokeh.resources import INLINE
 
-    from switchio_lab.lab import inspector
+    from switchio_lab.lab import bokeh_support
 
     calls: list[tuple] = []
-    monkeypatch.setattr(inspector, "_bokehjs_loaded", False)
+    monkeypatch.setattr(bokeh_support, "_bokehjs_loaded", False)
     monkeypatch.setattr(IPython, "get_ipython", lambda: SimpleNamespace(kernel=object()))
     monkeypatch.setattr(bokeh.io, "output_notebook",
                         lambda resources=None, **kw: calls.append(("load", resources, kw)))

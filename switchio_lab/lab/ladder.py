@@ -1,0 +1,483 @@
+"""The ladder (sequence) diagram of one call: a lane per leg, a row per record.
+
+:class:`LadderLayout` lays a call's records out (a ``client`` lane at x=0, then a
+:class:`Lane` per leg; a :class:`Step` per event or command, in time order);
+:func:`ladder_text` draws it as plain text and :class:`Ladder` as a Bokeh figure that
+follows the call live from an :class:`~switchio_lab.lab.eventlog.EventLog`, streaming new
+rows at most a few times a second::
+
+    from switchio_lab.lab.inspector import Ladder   # (also importable from here)
+    job = await lab.originate()
+    Ladder(lab.events, job.sess_uuid)               # that call's ladder, drawn as it happens
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .bokeh_support import (
+    DEFAULT_INTERVAL,
+    EchoSafeBokehModel,
+    Throttle,
+    construction_loop,
+    ensure_bokehjs,
+)
+from .records import _LINK_HEADERS, _clip, _event_name, _fmt_time, _short, command_label, summary
+
+__all__ = ["CLIENT", "Ladder", "LadderLayout", "Lane", "Step", "ladder_text"]
+
+# -- the ladder model ----------------------------------------------------------------------
+
+CLIENT = "client"
+
+
+@dataclass
+class Lane:
+    """One vertical lane of a ladder: the client (x=0) or one leg of the call."""
+
+    x: int
+    uuid: str | None
+    node: str = ""
+    direction: str = ""
+
+    @property
+    def label(self) -> str:
+        if self.uuid is None:
+            return CLIENT
+        return " ".join(p for p in (self.node, self.direction, _short(self.uuid)) if p)
+
+
+@dataclass
+class Step:
+    """One row of a ladder: an event on a lane, or a command from the client to a lane."""
+
+    index: int
+    record: Any
+    kind: str  # "event" | "command"
+    lane: int  # the event's lane, or the command's target (0: the client itself)
+    label: str
+    time: float
+
+
+@dataclass
+class LadderLayout:
+    """Lanes and rows of a ladder, built record by record (time order)."""
+
+    known: set[str] = field(default_factory=set)  # leg uuids, possibly not laned yet
+    lanes: list[Lane] = field(default_factory=lambda: [Lane(0, None)])
+    steps: list[Step] = field(default_factory=list)
+    origin: float | None = None
+    _by_uuid: dict[str, Lane] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, records: Sequence[Any], legs: Iterable[str] = ()) -> LadderLayout:
+        layout = cls(known=set(legs))
+        layout.known.update(r.uuid for r in records if r.kind == "event" and r.uuid)
+        for rec in records:
+            layout.add(rec)
+        return layout
+
+    def lane(self, uuid: str, node: str = "", direction: str = "") -> Lane:
+        """The lane of leg ``uuid`` (created at the right if new)."""
+        lane = self._by_uuid.get(uuid)
+        if lane is None:
+            lane = self._by_uuid[uuid] = Lane(len(self.lanes), uuid, node, direction)
+            self.lanes.append(lane)
+            self.known.add(uuid)
+        else:
+            if direction and not lane.direction:
+                lane.direction = direction
+            if node and not lane.node:
+                lane.node = node
+        return lane
+
+    def add(self, rec: Any) -> Step | None:
+        """Lay out one record; None for records a ladder does not draw (replies, frames)."""
+        if rec.kind == "event":
+            if rec.uuid:
+                ev = rec.event
+                direction = ev.get("Call-Direction", "") if ev is not None else ""
+                x = self.lane(rec.uuid, rec.node or "", direction).x
+            else:
+                x = 0  # channel-less events (BACKGROUND_JOB, API ...) go to the client
+            label = _event_name(rec)
+        elif rec.kind == "command":
+            text = rec.text or rec.name or ""
+            x = 0
+            targets = [rec.uuid] if rec.uuid in self.known else self._mentioned(text)
+            if targets:
+                x = self.lane(targets[0], rec.node or "").x
+            label = command_label(text)
+        else:
+            return None
+        if self.origin is None:
+            self.origin = rec.time
+        step = Step(len(self.steps), rec, rec.kind, x, label, rec.time)
+        self.steps.append(step)
+        return step
+
+    def _mentioned(self, text: str) -> list[str]:
+        """The known legs a command names, in order (uuids may be client-chosen words)."""
+        return [u for _, u in sorted((text.find(u), u) for u in self.known if u in text)]
+
+
+def ladder_text(records: Sequence[Any], *, width: int = 28, legs: Iterable[str] = ()) -> str:
+    """A plain-text ladder of one call's records (events and commands, in the given order).
+
+    One column per lane (``client`` first, then each leg as ``node direction uuid8``),
+    one line per record: ``* NAME`` on the leg's lane for an event, ``|---->| label`` from
+    the client to the leg for a command; the first column is the time since the first
+    record::
+
+        time      client                      vm outbound a122d23c
+        +0.000    |--------------------------->| bgapi originate {origination_uuid=a1…
+        +0.002    |                            * CHANNEL_OUTGOING
+    """
+    layout = LadderLayout.of(records, legs)
+    origin = layout.origin or 0.0
+    n = len(layout.lanes)
+    lines = ["time      " + "".join(_clip(lane.label, width - 1).ljust(width)
+                                     for lane in layout.lanes).rstrip()]
+    for step in layout.steps:
+        row = list(("|" + " " * (width - 1)) * n)
+        col = step.lane * width
+        if step.kind == "command" and step.lane > 0:
+            row[1:col] = "-" * (col - 2) + ">"
+            tail = "| " + step.label
+        elif step.kind == "command":
+            tail = "> " + step.label
+        elif step.record.uuid:
+            tail = "* " + step.label
+        else:
+            tail = "< " + step.label  # a channel-less event the client received
+        row[col:col + len(tail)] = tail
+        lines.append(f"{_fmt_time(step.time, origin):<10}" + "".join(row).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+# -- the ladder figure ---------------------------------------------------------------------
+
+_COLORS = (
+    (("CHANNEL_HANGUP", "CHANNEL_DESTROY"), "#c0392b"),
+    (("CHANNEL_ANSWER", "CHANNEL_PROGRESS"), "#2471a3"),
+    (("CHANNEL_BRIDGE", "CHANNEL_UNBRIDGE"), "#d68910"),
+    (("CHANNEL_EXECUTE",), "#7d3c98"),
+    (("CHANNEL_CREATE", "CHANNEL_OUTGOING", "CHANNEL_ORIGINATE"), "#1e8449"),
+    (("CHANNEL_STATE", "CHANNEL_CALLSTATE", "CALL_UPDATE", "CHANNEL_CODEC"), "#7f8c8d"),
+)
+_COMMAND_COLOR = "#e67e22"
+_ROW_PX = 20
+
+
+def _color(name: str) -> str:
+    for prefixes, color in _COLORS:
+        if name.startswith(prefixes):
+            return color
+    return "#17202a"
+
+
+class Ladder:
+    """A ladder (sequence) diagram of one call, as a Bokeh figure that follows the call live.
+
+    ``Ladder(log, uuid_or_call)`` draws ``log.for_call(uuid)`` -- ``uuid_or_call`` is a
+    call or leg uuid, a :class:`~switchio_lab.models.Session`, a
+    :class:`~switchio_lab.models.Call`, or a list of them (legs the log cannot tie
+    together, e.g. two legs of a plain FreeSWITCH loopback call) -- and keeps streaming
+    the call's new records into the figure, at most every ``interval`` seconds, until :meth:`close`.
+    ``Ladder.from_records(records)`` draws a fixed list of records (no log, no updates).
+
+    Lanes: ``client`` (x=0), then one per leg, labelled ``node direction uuid8``. Rows:
+    one per event or command, in time order, time running downward (the left column is
+    the time since the first record). An event is a dot on its leg's lane with its name;
+    a command is an arrow from the client to the leg it names, labelled with its command
+    line; channel-less events (``BACKGROUND_JOB``) are triangles on the client lane.
+
+    :attr:`figure` is the Bokeh figure (``bokeh.io.show``/``export_png``/``save``);
+    :attr:`widget` the notebook widget; a Ladder displays itself as the last expression
+    of a cell. ``height``/``width`` fix the figure's size in pixels (default: grow with
+    the rows and lanes).
+    """
+
+    def __init__(self, log: Any, uuid_or_call: Any, *, height: int | None = None,
+                 width: int | None = None, interval: float = DEFAULT_INTERVAL * 1.25,
+                 title: str | None = None, _records: Sequence[Any] | None = None) -> None:
+        self.log = log
+        self.roots = _uuids_of(uuid_or_call) if uuid_or_call is not None else []
+        self._fixed_height = height
+        self._fixed_width = width
+        self._closed = False
+        self._widget: Any = None
+        self._unrelated: set[str] = set()
+        self.streams = 0  # source.stream() calls made by live updates
+        self.rebuilds = 0
+        records = list(_records) if _records is not None else self._query()
+        self.records: list[Any] = []
+        self.layout = LadderLayout(known=set(self.roots))
+        self._make_figure(title)
+        self._rebuild(records)
+        self._throttle = Throttle(self.update, interval, construction_loop())
+        self._unsubscribe: Callable[[], Any] | None = None
+        if log is not None and _records is None:
+            self._unsubscribe = log.subscribe(self._on_record)
+
+    @classmethod
+    def from_records(cls, records: Iterable[Any], *, height: int | None = None,
+                     width: int | None = None, title: str | None = None) -> Ladder:
+        """A ladder of these records (one call, time order), not linked to any log."""
+        return cls(None, None, height=height, width=width, title=title,
+                   _records=list(records))
+
+    # -- public API -------------------------------------------------------------------
+    @property
+    def lanes(self) -> list[Lane]:
+        return self.layout.lanes
+
+    @property
+    def steps(self) -> list[Step]:
+        return self.layout.steps
+
+    @property
+    def updates(self) -> int:
+        """How many throttled live updates ran (each streams the new rows at once)."""
+        return self._throttle.runs
+
+    @property
+    def widget(self) -> Any:
+        """The notebook widget (an :class:`EchoSafeBokehModel`); loads BokehJS first."""
+        if self._widget is None:
+            ensure_bokehjs()
+            self._widget = EchoSafeBokehModel(self.figure, owned=self.sources.values())
+        return self._widget
+
+    def text(self) -> str:
+        """This ladder as plain text (see :func:`ladder_text`)."""
+        return ladder_text(self.records, legs=self.roots)
+
+    def update(self) -> None:
+        """Draw the call's records that came in since the last update (the throttle's job)."""
+        if self._closed or self.log is None:
+            return
+        records = self._query()
+        shown = {id(r) for r in self.records}
+        new = [r for r in records if id(r) not in shown]
+        if not new:
+            return
+        if all(a is b for a, b in zip(records[len(records) - len(new):], new, strict=True)):
+            self._append(new)  # all new records come after the ones drawn: stream them
+        else:
+            # Records from the past, e.g. the early events of a leg that the log tied to
+            # the call only later (at its CHANNEL_BRIDGE): redraw the whole ladder, in the
+            # log's order (records the log has dropped meanwhile stay, first).
+            current = {id(r) for r in records}
+            self._rebuild([r for r in self.records if id(r) not in current] + records)
+
+    def close(self) -> None:
+        """Stop following the log and close the notebook widget."""
+        self._closed = True
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self._throttle.cancel()
+        if self._widget is not None:
+            self._widget.close()
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+    def __repr__(self) -> str:
+        return f"<Ladder {len(self.lanes) - 1} legs, {len(self.steps)} rows>"
+
+    # -- the log ----------------------------------------------------------------------
+    def _query(self) -> list[Any]:
+        if self.log is None:
+            return []
+        seen: set[int] = set()
+        out = []
+        for uuid in self.roots:
+            for rec in self.log.for_call(uuid):
+                if id(rec) not in seen:
+                    seen.add(id(rec))
+                    out.append(rec)
+        if len(self.roots) > 1:
+            out.sort(key=lambda r: r.time)
+        return out
+
+    def _on_record(self, rec: Any) -> None:
+        if self._closed or not self._related(rec):
+            return
+        self._throttle.kick()
+
+    def _related(self, rec: Any) -> bool:
+        """Whether a new record may belong to this call (a cheap test before a query)."""
+        known = self.layout.known
+        if rec.kind == "event":
+            if rec.uuid is None:
+                return rec.name == "BACKGROUND_JOB"
+            if rec.uuid in known:
+                return True
+            if rec.uuid not in self._unrelated:
+                if len(self._unrelated) > 20000:
+                    self._unrelated.clear()
+                self._unrelated.add(rec.uuid)
+                return True  # a new channel: ask the log once whether it is one of ours
+            ev = rec.event
+            return ev is not None and any(ev.get(h) in known for h in _LINK_HEADERS)
+        if rec.kind == "command":
+            text = rec.text or ""
+            return rec.uuid in known or any(u in text for u in known)
+        return False
+
+    # -- drawing ----------------------------------------------------------------------
+    def _make_figure(self, title: str | None) -> None:
+        from bokeh.models import (
+            Arrow,
+            ColumnDataSource,
+            DataRange1d,
+            FixedTicker,
+            HoverTool,
+            NormalHead,
+            Range1d,
+            VSpan,
+        )
+        from bokeh.plotting import figure
+
+        self.sources = {
+            "lanes": ColumnDataSource({"x": []}),  # (labels: the axis above)
+            "events": ColumnDataSource({k: [] for k in (
+                "x", "y", "name", "color", "marker", "time", "node", "uuid", "summary")}),
+            "commands": ColumnDataSource({k: [] for k in (
+                "x0", "x1", "y", "label", "time", "node")}),
+        }
+        roots = ", ".join(_short(u) for u in self.roots)
+        fig = figure(
+            title=title or (f"call {roots}" if roots else "call ladder"),
+            x_range=Range1d(-1.0, 1.0), y_range=DataRange1d(flipped=True, range_padding=1.0,
+                                                            range_padding_units="absolute"),
+            x_axis_location="above", tools="pan,wheel_zoom,box_zoom,reset,save",
+            toolbar_location="right", width=self._fixed_width or 700,
+            height=self._fixed_height or 300, min_border_left=10,
+        )
+        fig.xaxis.ticker = FixedTicker(ticks=[0])
+        fig.xaxis.major_label_overrides = {0: CLIENT}
+        fig.xaxis.major_label_text_font_style = "bold"
+        fig.yaxis.visible = False
+        fig.grid.visible = False
+        src = self.sources
+        fig.add_glyph(src["lanes"], VSpan(x="x", line_color="#bbbbbb", line_width=2))
+        arrows = Arrow(source=src["commands"], x_start="x0", y_start="y", x_end="x1",
+                       y_end="y", line_color=_COMMAND_COLOR, line_width=1.5,
+                       end=NormalHead(size=8, fill_color=_COMMAND_COLOR,
+                                      line_color=_COMMAND_COLOR))
+        fig.add_layout(arrows)
+        fig.text(x="x0", y="y", text="label", source=src["commands"], x_offset=6, y_offset=-1,
+                 text_baseline="bottom", text_font_size="10px", text_font_style="italic",
+                 text_color=_COMMAND_COLOR)
+        marks = fig.scatter(x="x", y="y", marker="marker", color="color", size=8,
+                            source=src["events"])
+        fig.text(x="x", y="y", text="name", source=src["events"], x_offset=8,
+                 text_baseline="middle", text_font_size="10px", text_color="color")
+        for name in ("events", "commands"):  # the time column, left of the client lane
+            fig.text(x=0, y="y", text="time", source=src[name], x_offset=-10,
+                     text_align="right", text_baseline="middle", text_font_size="9px",
+                     text_color="#666666")
+        fig.add_tools(HoverTool(renderers=[marks], tooltips=[
+            ("event", "@name"), ("time", "@time"), ("node", "@node"), ("uuid", "@uuid"),
+            ("", "@summary")]))
+        self.figure = fig
+        self._ticker = fig.xaxis[0].ticker
+
+    def _columns(self, steps: Sequence[Step]) -> tuple[dict[str, list], dict[str, list]]:
+        origin = self.layout.origin or 0.0
+        ev: dict[str, list] = {k: [] for k in self.sources["events"].data}
+        cmd: dict[str, list] = {k: [] for k in self.sources["commands"].data}
+        for s in steps:
+            t = _fmt_time(s.time, origin)
+            rec = s.record
+            if s.kind == "event":
+                ev["x"].append(s.lane)
+                ev["y"].append(s.index)
+                ev["name"].append(s.label)
+                ev["color"].append(_color(s.label))
+                ev["marker"].append("circle" if rec.uuid else "triangle")
+                ev["time"].append(t)
+                ev["node"].append(rec.node or "")
+                ev["uuid"].append(rec.uuid or "")
+                ev["summary"].append(summary(rec))
+            else:
+                cmd["x0"].append(0)
+                cmd["x1"].append(s.lane)
+                cmd["y"].append(s.index)
+                cmd["label"].append(s.label)
+                cmd["time"].append(t)
+                cmd["node"].append(rec.node or "")
+        return ev, cmd
+
+    def _rebuild(self, records: Sequence[Any]) -> None:
+        if self.records:
+            self.rebuilds += 1
+        self.records = list(records)
+        self.layout = LadderLayout.of(self.records, self.roots)
+        ev, cmd = self._columns(self.layout.steps)
+        self.sources["events"].data = ev
+        self.sources["commands"].data = cmd
+        self.sources["lanes"].data = {"x": [lane.x for lane in self.lanes]}
+        self._sync_axes()
+
+    def _append(self, records: Sequence[Any]) -> None:
+        n_lanes = len(self.lanes)
+        first = len(self.steps)
+        for rec in records:
+            self.layout.add(rec)
+        self.records.extend(records)
+        ev, cmd = self._columns(self.steps[first:])
+        if ev["x"]:
+            self.sources["events"].stream(ev)
+            self.streams += 1
+        if cmd["x0"]:
+            self.sources["commands"].stream(cmd)
+            self.streams += 1
+        if len(self.lanes) != n_lanes:
+            new = self.lanes[n_lanes:]
+            self.sources["lanes"].stream({"x": [lane.x for lane in new]})
+            self.streams += 1
+        self._sync_axes()
+
+    def _sync_axes(self) -> None:
+        """Lane labels, x range and the figure's size (changed only when they differ)."""
+        labels = {lane.x: lane.label for lane in self.lanes}
+        ticks = list(labels)
+        if self._ticker.ticks != ticks:
+            self._ticker.ticks = ticks
+        if self.figure.xaxis[0].major_label_overrides != labels:
+            self.figure.xaxis[0].major_label_overrides = labels
+        end = len(self.lanes) - 1 + 0.9
+        if self.figure.x_range.end != end:
+            self.figure.x_range.end = end
+        if self._fixed_width is None:
+            width = max(700, 120 + 220 * len(self.lanes))
+            if self.figure.width != width:
+                self.figure.width = width
+        if self._fixed_height is None:
+            rows = len(self.steps)
+            height = max(300, 90 + _ROW_PX * (rows + 2))
+            if self.figure.height < height:  # grow in chunks: fewer relayouts while live
+                self.figure.height = height + _ROW_PX * 10 if self.log is not None else height
+
+
+def _uuids_of(target: Any) -> list[str]:
+    """The leg uuids of a uuid, a Session (``.uuid``), a Call (``.sessions``) or a list."""
+    if isinstance(target, str):
+        return [target]
+    sessions = getattr(target, "sessions", None)
+    if sessions is not None:
+        return [s.uuid for s in sessions if getattr(s, "uuid", None)]
+    uuid = getattr(target, "uuid", None)
+    if isinstance(uuid, str):
+        return [uuid]
+    if isinstance(target, Iterable):
+        return [u for item in target for u in _uuids_of(item)]
+    raise TypeError(f"expected a uuid, a Session, a Call or a list of them, not {target!r}")
