@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..esl import API_RESPONSE, COMMAND_REPLY, Event, Frame
 from ..esl.requests import Request
+from .ladder_layout import ladder_text
 
 if TYPE_CHECKING:
     import pandas
@@ -303,8 +304,11 @@ class EventLog:
             elif r.kind in ("command", "reply"):
                 if r.uuid in ids or any(x in r.text for x in ids):
                     out.append(r)
-                    if r.kind == "command" and r.request is not None and r.request.job_uuid:
-                        jobs.add(r.request.job_uuid)
+                    if r.kind == "command":
+                        # records made by hand may lack the structured command: read it
+                        req = r.request or Request.parse((r.text + "\n\n").encode())
+                        if req.job_uuid:
+                            jobs.add(req.job_uuid)
                 elif r.kind == "reply" and jobs and any(j in r.text for j in jobs):
                     out.append(r)
         return out
@@ -363,7 +367,8 @@ class EventLog:
             columns=["time", "ms", "node", "kind", "name", "uuid", "text"])
 
     def text_ladder(self, records: str | Iterable[EventRecord], width: int = 28) -> str:
-        """A plain-text sequence diagram: one lane per leg, commands in the left column.
+        """A plain-text sequence diagram: a lane for the client, one per leg, a command
+        drawn as an arrow from the client to the leg it is for.
 
         ``records``: a call or leg uuid (see :meth:`for_call`) or records.
         """
@@ -372,42 +377,12 @@ class EventLog:
 
 
 def text_ladder(records: Iterable[EventRecord], width: int = 28) -> str:
-    """Render records as a text ladder (see :meth:`EventLog.text_ladder`)."""
+    """Render records as a text ladder (see :meth:`EventLog.text_ladder`): the one ladder
+    layout (:func:`~switchio_lab.lab.ladder_layout.ladder_text`), drawn as text."""
     rows = list(records)
     if not rows:
         return "(no records)"
-    lanes: dict[tuple[str, str], int] = {}
-    for r in rows:
-        if r.kind == "event" and r.uuid and (r.node, r.uuid) not in lanes:
-            lanes[(r.node, r.uuid)] = len(lanes)
-
-    def cell(text: str) -> str:
-        return text[:width].ljust(width)
-
-    heads = [cell(f"{node} {_direction(rows, node, uuid)} {uuid[:8]}")
-             for node, uuid in lanes]
-    lines = ["    +ms  " + " | ".join([cell("client"), *heads])]
-    lines.append("-" * len(lines[0]))
-    t0 = rows[0].time
-    for r in rows:
-        cells = [" " * width] * (len(lanes) + 1)
-        if r.kind == "event" and r.uuid and (r.node, r.uuid) in lanes:
-            cells[1 + lanes[(r.node, r.uuid)]] = cell(r.name)
-        elif r.kind == "command":
-            cells[0] = cell(f"{r.node} > {r.name}")
-        elif r.kind == "reply":
-            cells[0] = cell(f"{r.node} < {r.text.splitlines()[0] if r.text else r.name}")
-        else:
-            cells[0] = cell(f"{r.node} {r.name} {r.text}")
-        lines.append(f"{(r.time - t0) * 1000:7.1f}  " + " | ".join(cells).rstrip())
-    return "\n".join(lines)
-
-
-def _direction(rows: list[EventRecord], node: str, uuid: str) -> str:
-    for r in rows:
-        if r.event is not None and r.node == node and r.uuid == uuid:
-            return r.event.get("Call-Direction", "")
-    return ""
+    return ladder_text(rows, width=width)
 
 
 __all__ = ["CALL_HEADERS", "EventLog", "EventRecord", "command_info", "text_ladder"]

@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from ..esl.requests import Request
+
 __all__ = ["command_label", "details_html", "record_label", "summary"]
 
 #: The headers worth a glance, per event name (the first present is shown in the list).
@@ -102,25 +104,22 @@ def _event_name(record: Any) -> str:
     return record.key
 
 
-def command_label(text: str) -> str:
+def command_label(command: str | Request) -> str:
     """A one-line label of a command: ``api uuid_answer 5b7c0e01…``, ``sendmsg execute playback``.
 
-    A ``sendmsg`` shows its ``call-command`` and application (and argument) instead of
-    its uuid; full uuids are cut to their first 8 characters.
+    ``command`` is a :class:`~switchio_lab.esl.requests.Request` (what a record keeps) or
+    its text. A ``sendmsg`` shows its ``call-command`` and application (and argument)
+    instead of its uuid; full uuids are cut to their first 8 characters.
     """
-    lines = (text or "").strip().split("\n")
-    line = lines[0].strip()
-    if line.split(" ", 1)[0] == "sendmsg":
-        headers = {}
-        for extra in lines[1:]:
-            key, sep, value = extra.partition(":")
-            if sep:
-                headers[key.strip().lower()] = value.strip()
-        words = ["sendmsg", headers.get("call-command", "")]
-        words += [headers.get("execute-app-name", ""), headers.get("execute-app-arg", "")]
-        words.append(headers.get("hangup-cause", ""))
-        line = " ".join(w for w in words if w)
-    return _shorten_uuids(line)
+    if not isinstance(command, Request):
+        text = (command or "").strip()
+        command = Request.parse((text + "\n\n").encode("utf-8"))
+    if command.verb == "sendmsg":
+        h = command.headers
+        words = ["sendmsg", h.get("call-command", ""), h.get("execute-app-name", ""),
+                 h.get("execute-app-arg", ""), h.get("hangup-cause", "")]
+        return _shorten_uuids(" ".join(w for w in words if w))
+    return _shorten_uuids(command.line.strip())
 
 
 def record_label(record: Any) -> str:
@@ -128,7 +127,7 @@ def record_label(record: Any) -> str:
     if record.kind == "event":
         return _event_name(record)
     if record.kind == "command":
-        return "→ " + command_label(record.text or record.name)
+        return "→ " + command_label(_request(record) or record.text or record.name)
     if record.kind == "reply":
         return "← " + _shorten_uuids(_first_line(record.text) or record.name)
     return _first_line(record.text) or record.name or record.kind
@@ -170,3 +169,8 @@ def details_html(rec: Any) -> str:
     if ev.body:
         parts.append(f"<div><b>body</b></div><pre>{html.escape(ev.body)}</pre>")
     return "".join(parts)
+
+
+def _request(record: Any) -> Request | None:
+    """The structured command a record keeps (records built by hand may have none)."""
+    return getattr(record, "request", None)

@@ -123,7 +123,7 @@ async def test_lab_embedded_end_to_end(lab: Lab) -> None:
                                              ("127.0.0.2", legs[1].uuid)]
     ladder = lab.events.text_ladder(uuid)
     assert "127.0.0.1 outbound" in ladder and "127.0.0.2 inbound" in ladder
-    assert "CHANNEL_ANSWER" in ladder and "> bgapi originate" in ladder
+    assert "CHANNEL_ANSWER" in ladder and "-->| bgapi originate" in ladder
     # the connection's own handshake is there too, password masked
     first = lab.events.filter(node="127.0.0.1")[:3]
     assert [(r.kind, r.name) for r in first] == [("frame", "auth/request"),
@@ -403,8 +403,10 @@ def test_eventlog_for_call_follows_legs_across_nodes() -> None:
     assert log.legs("B") == [("n1", "A"), ("n2", "B"), ("n2", "C")]
     ladder = text_ladder(log.for_call("A"))
     lines = ladder.splitlines()
-    assert [c.strip() for c in lines[0].split("|")[1:]] == ["n1  A", "n2  B", "n2  C"]
-    assert len(lines) == 2 + len(expected) and "n1 > bgapi originate" in ladder
+    assert lines[0].split() == ["time", "client", "n1", "A", "n2", "B", "n2", "C"]
+    drawn = [r for r in log.for_call("A") if r.kind in ("event", "command")]
+    assert len(lines) == 1 + len(drawn)  # a row per event and command (not replies)
+    assert "|-------------------------->| bgapi originate" in ladder  # an arrow to lane A
     assert text_ladder([]) == "(no records)"
 
 
