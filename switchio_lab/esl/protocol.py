@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import commands
-from .errors import ProtocolError
 from .frames import (
     API_RESPONSE,
     AUTH_REQUEST,
@@ -288,6 +287,6 @@ class ClientProtocol:
 
 
 __all__ = [
-    "AuthRequested", "ClientProtocol", "Goodbye", "Lingering", "OtherFrame", "ProtocolError",
+    "AuthRequested", "ClientProtocol", "Goodbye", "Lingering", "OtherFrame",
     "Rejected", "Reply", "State", "Subscriptions", "Unsolicited",
 ]
