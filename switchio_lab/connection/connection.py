@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid as uuidlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from ..esl import (
 from ..esl.protocol import (
     AuthRequested,
     ClientProtocol,
+    FramingError,
     Lingering,
     Rejected,
     Reply,
@@ -66,6 +68,7 @@ class Stats:
     events_in: int = 0
     commands_out: int = 0
     dropped: int = 0  # events a full EventStream queue had to drop
+    bad_events: int = 0  # events that did not decode (skipped, never fatal)
     callback_errors: int = 0
     reconnects: int = 0
 
@@ -111,6 +114,7 @@ class Connection:
         self._handshaker: asyncio.Task[Any] | None = None  # ... but only the handshake's own
         self.last_error: BaseException | None = None
         self._fatal: ProtocolError | None = None  # what broke the current wire, if anything
+        self._last_rx = 0.0  # time.monotonic() of the last read
 
     # -- what the server has been told (the protocol's record of accepted commands) -------
     @property
@@ -179,21 +183,26 @@ class Connection:
         if wire is not self._wire:
             return
         self.stats.bytes_in += len(data)
-        try:
-            items = self.protocol.receive_data(data)
-        except ProtocolError as exc:
-            log.error("%s: protocol error, closing the connection: %s", self, exc)
-            self.last_error = self._fatal = exc
-            if wire.transport is not None:
-                wire.transport.abort()
-            return
+        self._last_rx = time.monotonic()
+        items = self.protocol.receive_data(data)
         self.stats.frames_in += len(items)
         deliver = self._deliver
         for item in items:
-            if type(item) is Event:
-                deliver(item)
-            else:
-                self._handle(item)
+            try:
+                if type(item) is Event:
+                    deliver(item)
+                else:
+                    self._handle(item)
+            except Exception:  # never let anything escape into the transport (it aborts)
+                self.stats.callback_errors += 1
+                log.exception("%s: handling %r failed", self, item)
+
+    def _broken(self, exc: ProtocolError) -> None:
+        log.error("%s: protocol error, closing the connection: %s", self, exc)
+        self.last_error = self._fatal = exc
+        wire = self._wire
+        if wire is not None and wire.transport is not None:
+            wire.transport.abort()
 
     def _handle(self, item: Any) -> None:
         """A non-event frame: resolve its command, or note what the server said."""
@@ -214,6 +223,9 @@ class Connection:
                 self._auth_waiter.set_result(item.frame)
         elif kind is Lingering:
             self._notify("linger")
+        elif kind is FramingError:
+            self._broken(item.error)
+            return
         frame = item.frame
         for cb in self._frame_callbacks:
             try:
@@ -226,8 +238,10 @@ class Connection:
         self.stats.events_in += 1
         try:
             name = event.key
-        except ProtocolError as exc:  # a JSON/XML event that does not decode
-            log.error("%s: undecodable event skipped: %s", self, exc)
+        except ProtocolError as exc:  # a JSON/XML event that does not decode: it costs itself
+            n = self.stats.bad_events = self.stats.bad_events + 1
+            if n & (n - 1) == 0:  # the 1st, 2nd, 4th, 8th ...: never a log flood
+                log.error("%s: undecodable event skipped (%d so far): %s", self, n, exc)
             return
         if name == "BACKGROUND_JOB":
             job = self._jobs.pop(event.get("Job-UUID", ""), None)
@@ -302,8 +316,20 @@ class Connection:
         try:
             return await asyncio.wait_for(fut, timeout)
         except asyncio.TimeoutError:
+            self._check_stalled(wire, timeout)
             raise CommandTimeout(f"{self}: no reply to {request.label!r} within {timeout:g} s"
                                  ) from None
+
+    def _check_stalled(self, wire: _Wire, timeout: float) -> None:
+        """A command timed out while a frame sat half-received and no byte came for as
+        long: the stream is wedged (every later reply would queue behind the missing
+        bytes), so drop the connection; an inbound client with ``reconnect`` then opens
+        a fresh one."""
+        buffered = self.protocol.parser.buffered
+        if (wire is self._wire and buffered
+                and time.monotonic() - self._last_rx >= timeout * 0.9):
+            self._broken(ProtocolError(f"stalled mid-frame: {buffered} bytes of an unfinished "
+                                       f"frame and no progress within the command timeout"))
 
     def on_command(self, callback: CommandCallback) -> CommandCallback:
         """Call ``callback(request, None)`` with each command just before it is written, and

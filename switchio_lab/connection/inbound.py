@@ -30,7 +30,7 @@ class InboundClient(Connection):
     def __init__(self, host: str = "127.0.0.1", port: int = 8021, password: str = "ClueCon",
                  *, timeout: float = DEFAULT_TIMEOUT, connect_timeout: float = 5.0,
                  reconnect: bool = True, backoff: tuple[float, float] = (0.05, 5.0),
-                 queue_size: int = DEFAULT_QUEUE) -> None:
+                 healthy_after: float = 10.0, queue_size: int = DEFAULT_QUEUE) -> None:
         super().__init__(timeout=timeout, queue_size=queue_size)
         self.host = host
         self.port = int(port)
@@ -38,6 +38,10 @@ class InboundClient(Connection):
         self.connect_timeout = connect_timeout
         self.reconnect = reconnect
         self.backoff = backoff
+        #: a connection must stay up this long (seconds) before the back-off starts over
+        self.healthy_after = healthy_after
+        self._delay = backoff[0]  # the next reconnect's delay
+        self._up_since: float | None = None  # loop time of the last (re)connect
         self._closing = False
         self._reconnect_task: asyncio.Task[None] | None = None
 
@@ -62,6 +66,7 @@ class InboundClient(Connection):
         self._closing = False
         await self._open()
         self._connected.set()
+        self._up_since = asyncio.get_running_loop().time()
         self._notify("connected")
         return self
 
@@ -156,16 +161,24 @@ class InboundClient(Connection):
             self._end_streams()
             self._notify("closed")
             return
+        now = asyncio.get_running_loop().time()
+        if self._up_since is None or now - self._up_since >= self.healthy_after:
+            self._delay = self.backoff[0]  # it had been healthy: start the back-off over
+        self._up_since = None
         log.warning("%s: connection lost (%s); reconnecting", self, reason)
         self._notify("disconnected")
         if self._reconnect_task is None or self._reconnect_task.done():
             self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect())
 
     async def _reconnect(self) -> None:
-        delay, ceiling = self.backoff
+        ceiling = self.backoff[1]
         attempt = 0
         while not self._closing:
             attempt += 1
+            delay = self._delay
+            # the next attempt (or the next loss, if this connection does not stay healthy
+            # for healthy_after seconds) waits twice as long, up to the ceiling
+            self._delay = min(delay * 2, ceiling)
             await asyncio.sleep(delay * (0.5 + random.random()))  # jitter: no thundering herd
             try:
                 await self._open()
@@ -186,9 +199,13 @@ class InboundClient(Connection):
                 wire = self._wire
                 if wire is not None and wire.transport is not None:
                     wire.transport.abort()
-                delay = min(delay * 2, ceiling)
+                continue
+            if self._wire is None:  # lost again during the restore: not connected, retry
+                log.info("%s: reconnect attempt %d lost the connection while restoring",
+                         self, attempt)
                 continue
             self.stats.reconnects += 1
+            self._up_since = asyncio.get_running_loop().time()
             self._connected.set()
             log.warning("%s: reconnected after %d attempt(s)", self, attempt)
             self._notify("reconnected")

@@ -7,13 +7,16 @@ class ProtocolError(Exception):
     """The byte stream is not valid Event Socket framing.
 
     ``position`` is the absolute offset (from the first byte ever fed) where the
-    offending data starts; ``data`` holds up to 200 of those bytes.
+    offending data starts; ``data`` holds up to 200 of those bytes. When a parser
+    raises it, ``messages`` holds the complete messages it read before the bad one in
+    the same ``feed()`` (they are valid: use them).
     """
 
     def __init__(self, message: str, position: int = -1, data: bytes = b"") -> None:
         self.message = message
         self.position = position
         self.data = bytes(data[:200])
+        self.messages: list = []
         where = f" at byte {position}" if position >= 0 else ""
         super().__init__(f"{message}{where}: {self.data!r}" if data else f"{message}{where}")
 

@@ -15,7 +15,7 @@ from xml.etree import ElementTree
 from xml.sax.saxutils import escape as _xml_escape
 
 from .encoding import url_decode, url_encode
-from .errors import EventDecodeError
+from .errors import EventDecodeError, ProtocolError
 
 PLAIN, JSON, XML = "plain", "json", "xml"
 FORMATS = (PLAIN, JSON, XML)
@@ -75,6 +75,7 @@ class Event(Mapping[str, str]):
         if isinstance(body, bytes):
             body = body.decode("utf-8", "replace")
         if body:
+            body = _replace(body)  # a lone surrogate cannot go on the wire: U+FFFD
             table["Content-Length"] = str(len(body.encode("utf-8")))
         else:
             table.pop("Content-Length", None)
@@ -198,8 +199,11 @@ class Event(Mapping[str, str]):
         return len(self._headers())
 
     def __repr__(self) -> str:
-        sub = f" {self.subclass}" if self.name == "CUSTOM" else ""
-        return f"<Event {self.name}{sub} uuid={self.uuid} ({self.format})>"
+        try:
+            sub = f" {self.subclass}" if self.name == "CUSTOM" else ""
+            return f"<Event {self.name}{sub} uuid={self.uuid} ({self.format})>"
+        except ProtocolError as exc:  # repr never raises
+            return f"<Event ({self.format}, undecodable: {exc.message})>"
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Event):
@@ -212,7 +216,16 @@ class Event(Mapping[str, str]):
         table = self._table
         if table is None:
             decode = {PLAIN: self._decode_plain, JSON: self._decode_json, XML: self._decode_xml}
-            table = self._table = decode[self.format]()
+            try:
+                table = decode[self.format]()
+            except EventDecodeError:
+                raise
+            except (RecursionError, ValueError, TypeError, LookupError) as exc:
+                # e.g. JSON nested thousands deep: the codec's own error, never another
+                raise EventDecodeError(f"undecodable {self.format} event: "
+                                       f"{type(exc).__name__}: {exc}"[:300],
+                                       data=self._raw) from None
+            self._table = table
         return table
 
     def _decode_plain(self) -> dict[str, str]:
@@ -234,9 +247,9 @@ class Event(Mapping[str, str]):
 
     def _decode_json(self) -> dict[str, str]:
         try:
-            text, lenient = self._raw.decode("utf-8"), False
+            text = self._raw.decode("utf-8")
         except UnicodeDecodeError:  # cJSON copies bytes as they are: keep bad ones for now
-            text, lenient = self._raw.decode("utf-8", "surrogateescape"), True
+            text = self._raw.decode("utf-8", "surrogateescape")
         try:
             obj = json.loads(text)
             if isinstance(obj, dict) and text.count('":') != len(obj):  # a key repeated?
@@ -245,11 +258,15 @@ class Event(Mapping[str, str]):
             raise EventDecodeError(f"bad JSON event: {exc}", data=self._raw) from None
         if not isinstance(obj, dict):
             raise EventDecodeError("JSON event is not an object", data=self._raw)
-        body = obj.pop("_body", "")
+        body = str(obj.pop("_body", ""))
         table = {str(k): _flatten(v) for k, v in obj.items()}
-        if lenient:  # bad bytes become U+FFFD, as in plain events
-            table = {_replace(k): _replace(v) for k, v in table.items()}
-        self._body = _cut(str(body).encode("utf-8", "surrogateescape"), table.get("Content-Length"))
+        # bad bytes (lenient) and lone surrogates ("\\ud800" is valid JSON) become U+FFFD
+        table = {_replace(k): _replace(v) for k, v in table.items()}
+        try:  # the nested Content-Length counts the raw bytes, bad ones included
+            data = body.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a lone surrogate ("\\ud800"): U+FFFD
+            data = _replace(body).encode("utf-8")
+        self._body = _cut(data, table.get("Content-Length"))
         return table
 
     def _decode_xml(self) -> dict[str, str]:
@@ -275,14 +292,28 @@ class Event(Mapping[str, str]):
         if length is not None:
             table.setdefault("Content-Length", length.strip())
         body = root.findtext("body") or ""
-        self._body = _cut(body.encode("utf-8"), table.get("Content-Length"))
+        try:  # the nested Content-Length counts the raw bytes, bad ones included
+            data = body.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a lone surrogate ("\\ud800"): U+FFFD
+            data = _replace(body).encode("utf-8")
+        self._body = _cut(data, table.get("Content-Length"))
         return table
 
     # -- serialization ------------------------------------------------------------
     def serialize(self, format: str = PLAIN) -> bytes:
-        """The event body in FreeSWITCH's encoding ``format`` (without the outer frame)."""
-        headers = {k: v for k, v in self._headers().items() if k != "Content-Length"}
-        body = self.body
+        """The event body in FreeSWITCH's encoding ``format`` (without the outer frame).
+
+        A lone surrogate in a header or the body (which UTF-8 cannot carry) is written as
+        U+FFFD; an event that does not decode raises :class:`EventDecodeError`.
+        """
+        try:
+            return self._serialize(format, self._headers(), self.body)
+        except UnicodeEncodeError:
+            headers = {_replace(k): _replace(v) for k, v in self._headers().items()}
+            return self._serialize(format, headers, _replace(self.body))
+
+    def _serialize(self, format: str, table: dict[str, str], body: str) -> bytes:
+        headers = {k: v for k, v in table.items() if k != "Content-Length"}
         if format == PLAIN:
             out = "".join(f"{k}: {url_encode(v)}\n" for k, v in headers.items())
             if body:
@@ -350,8 +381,13 @@ def _cut(data: bytes, length: str | None) -> str:
 
 
 def _replace(text: str) -> str:
-    """``text`` with surrogate-escaped bad bytes turned into U+FFFD."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    """``text`` with every lone surrogate (surrogate-escaped bad bytes, JSON ``"\\ud800"``)
+    turned into U+FFFD, so that it always encodes to UTF-8."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 def _first_wins(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

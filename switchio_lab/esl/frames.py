@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .encoding import url_decode
+from .errors import ProtocolError
 from .events import JSON, PLAIN, XML, Event
 
 AUTH_REQUEST = "auth/request"
@@ -95,7 +96,10 @@ class Frame:
         if self.content_type == COMMAND_REPLY:
             extra = f" {self.reply_text!r}"
         elif self.is_event and self.event is not None:
-            extra = f" {self.event.name}"
+            try:
+                extra = f" {self.event.name}"
+            except ProtocolError:  # repr never raises
+                extra = " (undecodable)"
         elif self.body:
             extra = f" {len(self.body)} bytes"
         return f"<Frame {self.content_type or '?'}{extra}>"

@@ -19,7 +19,7 @@ class _Reader:
     def __init__(self, max_frame: int = MAX_FRAME, max_header: int = MAX_HEADER) -> None:
         self.max_frame = max_frame
         self.max_header = max_header
-        self._tail = b""  # unparsed bytes of an incomplete header block
+        self._tail = bytearray()  # unparsed bytes of an incomplete header block
         self._scan = 0  # where in _tail the search for the block end resumes
         self._pending: tuple | None = None  # (head, length, position) awaiting a body
         self._parts: list[bytes] = []  # body bytes received so far for _pending
@@ -38,8 +38,10 @@ class _Reader:
     def feed(self, data: bytes) -> list:
         """Consume ``data``; return the messages it completes, in order.
 
-        Raises :class:`ProtocolError` (with the stream position) on malformed input;
-        after that the stream cannot be resynchronised and every call raises it again.
+        Raises :class:`ProtocolError` (with the stream position) on malformed input; its
+        ``messages`` holds the complete messages that came before the bad one in ``data``.
+        After that the stream cannot be resynchronised and every call raises it again.
+        Bytes are scanned once however the stream is chunked (linear in the input).
         """
         if self._failed is not None:
             raise self._failed
@@ -65,14 +67,27 @@ class _Reader:
             self._parts = []
             self._have = 0
             pos = need
-        elif self._tail:  # a header block straddles reads (rare: blocks are short)
-            data = self._tail + data
-            base -= len(self._tail)
-            self._tail = b""
+        elif self._tail:  # a header block straddles reads: grow it, scan only what is new
+            tail = self._tail
+            tail += data
+            end, _ = self._block_end(tail, self._scan)
+            if end < 0:
+                if len(tail) > self.max_header:  # (a tail never starts with a blank line)
+                    exc = FrameTooLarge(f"header block longer than {self.max_header} bytes",
+                                        self._fed - len(tail), bytes(tail[:200]))
+                    self._failed = exc
+                    raise exc
+                self._scan = max(0, len(tail) - 3)
+                return out
+            data = bytes(tail)
+            base = self._fed - len(data)
+            self._tail = bytearray()
+            self._scan = 0
         try:
             self._parse(data, pos, base, out)
         except ProtocolError as exc:
             self._failed = exc
+            exc.messages = out  # the complete messages before the bad one are not lost
             raise
         return out
 
@@ -87,7 +102,7 @@ class _Reader:
                 " missing)", self._pending[2])
         if self._tail.strip(b"\r\n"):
             raise ProtocolError("stream ended inside a header block",
-                                self._fed - len(self._tail), self._tail)
+                                self._fed - len(self._tail), bytes(self._tail))
 
     def _parse(self, data: bytes, pos: int, base: int, out: list) -> None:
         """Parse ``data`` (``data[0]`` is at stream offset ``base``) from ``pos`` into ``out``."""
@@ -104,7 +119,7 @@ class _Reader:
                     raise FrameTooLarge(
                         f"header block longer than {self.max_header} bytes", base + pos,
                         data[pos:])
-                self._tail = data[pos:]
+                self._tail = bytearray(data[pos:])
                 self._scan = max(0, n - pos - 3)
                 return
             if end - pos > self.max_header:

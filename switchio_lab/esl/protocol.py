@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import commands
+from .errors import ProtocolError
 from .frames import (
     API_RESPONSE,
     AUTH_REQUEST,
@@ -99,6 +100,13 @@ class Goodbye:
     """The final ``text/disconnect-notice``: the server is closing the connection."""
 
     frame: Frame
+
+
+@dataclass(frozen=True)
+class FramingError:
+    """The bytes broke the framing: the connection cannot go on (always the last item)."""
+
+    error: ProtocolError
 
 
 @dataclass(frozen=True)
@@ -239,10 +247,15 @@ class ClientProtocol:
         objects and :class:`Reply`, :class:`AuthRequested`, :class:`Rejected`,
         :class:`Lingering`, :class:`Goodbye`, :class:`Unsolicited`, :class:`OtherFrame`.
 
-        Raises :class:`~switchio_lab.esl.ProtocolError` when the bytes break the framing
-        (the connection cannot continue).
+        Bytes that break the framing end the list with a :class:`FramingError` (the
+        complete frames before them are reported first); the connection cannot go on.
         """
-        frames = self.parser.feed(data)
+        try:
+            frames = self.parser.feed(data)
+        except ProtocolError as exc:
+            frames = exc.messages
+            self.frames_in += len(frames)
+            return [*map(self._frame_to_item, frames), FramingError(exc)]
         self.frames_in += len(frames)
         return [self._frame_to_item(frame) for frame in frames]
 
@@ -287,6 +300,6 @@ class ClientProtocol:
 
 
 __all__ = [
-    "AuthRequested", "ClientProtocol", "Goodbye", "Lingering", "OtherFrame",
+    "AuthRequested", "ClientProtocol", "FramingError", "Goodbye", "Lingering", "OtherFrame",
     "Rejected", "Reply", "State", "Subscriptions", "Unsolicited",
 ]

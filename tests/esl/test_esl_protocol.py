@@ -12,6 +12,7 @@ from switchio_lab.esl import COMMAND_REPLY, Event, ProtocolError, commands, repl
 from switchio_lab.esl.protocol import (
     AuthRequested,
     ClientProtocol,
+    FramingError,
     Goodbye,
     Lingering,
     OtherFrame,
@@ -159,10 +160,13 @@ def test_connection_lost_hands_back_the_unanswered_commands_in_order():
     assert p.state is State.AWAITING_AUTH and p.pending == 0
 
 
-def test_bad_framing_raises_the_codecs_error():
+def test_bad_framing_ends_the_items_with_the_codecs_error():
     p = authenticated()
-    with pytest.raises(ProtocolError):
-        p.receive_data(b"Content-Type: api/response\nContent-Length: nope\n\n")
+    p.send(commands.api("status"), "s")
+    items = p.receive_data(replies.api_response("UP")
+                           + b"Content-Type: api/response\nContent-Length: nope\n\n")
+    assert isinstance(items[0], Reply) and items[0].frame.text == "UP"  # kept
+    assert isinstance(items[-1], FramingError) and isinstance(items[-1].error, ProtocolError)
 
 
 def test_rude_rejection_and_other_frames():
