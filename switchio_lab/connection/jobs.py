@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Generator
 from typing import Any
@@ -109,5 +110,13 @@ class Job:
             self._future.exception()  # mark retrieved: nobody may be awaiting this job
 
     def __repr__(self) -> str:
-        state = "waiting" if self.waiting else ("ok" if self.success else "failed")
-        return f"<Job {self.uuid} {self.command!r} {state}>"
+        """``<Job 74711bf8 originate sofia/external/lab@127.0.0.2:5080 -> a64350fc ok>``: the
+        command without its ``{variables}`` block (it repeats the uuids), cut to 100
+        characters; the full text is in :attr:`command`."""
+        state = ("waiting" if self.waiting else "ok" if self.success else
+                 f"failed {self.cause or ''}".rstrip())
+        command = re.sub(r"\{[^}]*\}", "", self.command).strip()
+        if len(command) > 100:
+            command = command[:99] + "…"
+        leg = f" -> {self.sess_uuid[:8]}" if self.sess_uuid else ""
+        return f"<Job {self.uuid[:8]} {command}{leg} {state}>"

@@ -25,6 +25,7 @@ lab warns (:class:`LoopLagWarning`, once per episode) when that made events wait
 from __future__ import annotations
 
 import asyncio
+import html
 import inspect
 import logging
 import os
@@ -111,6 +112,18 @@ class LoadReport:
                 continue
             keys.update(k for k, call in client.listener.calls.items() if call.app is old)
         return len(keys)
+
+    def __repr__(self) -> str:
+        return f"<LoadReport {self}>"
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td>{html.escape(node)}</td><td>{html.escape(v.name)} v{v.version}</td>"
+            f"<td>{html.escape(f'{o.name} v{o.version}') if (o := self.old.get(node)) else ''}"
+            f"</td></tr>" for node, v in self.new.items())
+        head = "<tr><th>node</th><th>running</th><th>replaced</th></tr>"
+        return (f"<div><b>{html.escape(str(self))}</b>"
+                f"<table>{head}{rows}</table></div>")
 
     def __str__(self) -> str:
         where = ", ".join(self.nodes)
