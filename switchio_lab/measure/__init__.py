@@ -26,6 +26,7 @@ import pandas as pd
 from ..apps.measure import CDR, CDR_DTYPES, CDR_SCHEMA, CDR_TABLE, TIME_COLUMNS
 from . import analysis
 from .storage import (
+    CorruptPartWarning,
     RunWriter,
     TableSink,
     frame,
@@ -73,7 +74,8 @@ def as_datetimes(df: pd.DataFrame, columns: Iterable[str] = TIME_COLUMNS,
 
 
 __all__ = [
-    "CDR", "CDR_DTYPES", "CDR_SCHEMA", "CDR_TABLE", "RunWriter", "TIME_COLUMNS", "TableSink",
+    "CDR", "CDR_DTYPES", "CDR_SCHEMA", "CDR_TABLE", "CorruptPartWarning", "RunWriter",
+    "TIME_COLUMNS", "TableSink",
     "analysis", "as_datetimes", "cdr_frame", "frame", "have_pyarrow", "latest_run",
     "list_runs", "load", "new_run_dir",
 ]

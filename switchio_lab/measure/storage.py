@@ -31,6 +31,7 @@ import logging
 import os
 import re
 import time
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -469,9 +470,36 @@ def _read_part(path: Path, dtypes: Mapping[str, str]) -> pd.DataFrame:
     return pd.read_csv(path, dtype=text_cols)
 
 
-def load(run_dir: str | os.PathLike[str], tables: Iterable[str] | None = None
-         ) -> dict[str, pd.DataFrame]:
+class CorruptPartWarning(UserWarning):
+    """A part file of a run could not be read; :func:`load` skipped it."""
+
+
+def _read_parts(paths: list[Path], dtypes: Mapping[str, str], strict: bool
+                ) -> tuple[list[pd.DataFrame], list[tuple[str, str]]]:
+    frames, skipped = [], []
+    for path in paths:
+        try:
+            frames.append(_read_part(path, dtypes))
+        except ImportError:
+            raise
+        except Exception as exc:  # pyarrow, pandas and OS errors alike: one part, not the run
+            if strict:
+                raise
+            reason = f"{type(exc).__name__}: {exc}"[:300]
+            skipped.append((str(path), reason))
+            log.warning("run part %s skipped: %s", path, reason)
+            warnings.warn(CorruptPartWarning(f"skipped {path}: {reason}"), stacklevel=3)
+    return frames, skipped
+
+
+def load(run_dir: str | os.PathLike[str], tables: Iterable[str] | None = None, *,
+         strict: bool = False) -> dict[str, pd.DataFrame]:
     """Read every table of a run: ``{table: DataFrame}`` (all its parts, in order).
+
+    A part that cannot be read (a corrupt file) is skipped with a
+    :class:`CorruptPartWarning` naming it and why, and listed in the table's
+    ``df.attrs["skipped_parts"]`` as ``(path, reason)``; the other parts load.
+    ``strict=True`` raises instead.
 
     Columns are typed by the dtypes in ``run.json`` (the ``cdr`` table's are built in):
     text as pandas ``string``, counts as ``Int64``, times as float seconds since the epoch
@@ -492,18 +520,21 @@ def load(run_dir: str | os.PathLike[str], tables: Iterable[str] | None = None
     for table in sorted(names):
         spec = declared.get(table)
         dtypes = dict(spec) if spec else dict(KNOWN_TABLES.get(table, {}))
-        frames = [_read_part(p, dtypes) for p in parts(run, table)]
+        frames, skipped = _read_parts(parts(run, table), dtypes, strict)
         frames = [f for f in frames if len(f.columns)]
         if frames:
             df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         else:
             df = pd.DataFrame()
-        out[table] = frame(df, dtypes)
+        df = frame(df, dtypes)
+        df.attrs["skipped_parts"] = skipped
+        out[table] = df
     return out
 
 
 __all__ = [
-    "DEFAULT_ROOT", "FLUSH_INTERVAL", "KNOWN_TABLES", "META_FILE", "RUNS_ENV", "RunWriter",
+    "CorruptPartWarning", "DEFAULT_ROOT", "FLUSH_INTERVAL", "KNOWN_TABLES", "META_FILE",
+    "RUNS_ENV", "RunWriter",
     "TableSink", "frame", "have_pyarrow", "latest_run", "list_runs", "load", "new_run_dir",
     "parts", "runs_root",
 ]

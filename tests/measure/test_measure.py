@@ -22,7 +22,15 @@ import pytest
 import switchio_lab as switchio
 from switchio_lab.apps import AppManager
 from switchio_lab.apps.measure import CDR, CDR_DTYPES, CDR_SCHEMA, TIME_COLUMNS
-from switchio_lab.measure import RunWriter, analysis, as_datetimes, cdr_frame, load, storage
+from switchio_lab.measure import (
+    CorruptPartWarning,
+    RunWriter,
+    analysis,
+    as_datetimes,
+    cdr_frame,
+    load,
+    storage,
+)
 from switchio_lab.pool import NodePool
 from switchio_lab.sim import Cluster, Rule
 from switchio_lab.testing import scaled, until
@@ -503,3 +511,20 @@ def test_the_docs_list_every_cdr_column() -> None:
     text = (REPO_ROOT / "docs" / "measure.rst").read_text(encoding="utf-8")
     missing = [name for name, _, _ in CDR_SCHEMA if f"``{name}``" not in text]
     assert not missing, f"docs/measure.rst does not document {missing}"
+
+
+async def test_a_corrupt_part_costs_only_itself(tmp_path: Path) -> None:
+    writer = RunWriter(tmp_path / "run")
+    for start in (0, 2, 4):  # three parts of two rows
+        writer.extend("cdr", sample_rows(2, start=start))
+        writer.flush()
+    await writer.aclose()
+    bad = storage.parts(tmp_path / "run", "cdr")[1]
+    bad.write_bytes(b"PAR1 this is not parquet")
+    with pytest.warns(CorruptPartWarning, match=bad.name):
+        df = load(tmp_path / "run")["cdr"]
+    assert df["uuid"].tolist() == ["leg-0", "leg-1", "leg-4", "leg-5"]
+    ((path, reason),) = df.attrs["skipped_parts"]
+    assert path == str(bad) and reason
+    with pytest.raises(Exception):  # noqa: B017  (whatever pyarrow raises, strict passes on)
+        load(tmp_path / "run", strict=True)
