@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -22,6 +23,37 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
+PASSWORD_ENV = "SWITCHIO_LAB_PASSWORD"
+DEFAULT_PASSWORD = "ClueCon"
+
+
+def _add_password(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--password", default=None,
+                   help=f"Event Socket password (visible to other users in `ps`: prefer "
+                        f"${PASSWORD_ENV} or --password-file); default {DEFAULT_PASSWORD}")
+    g.add_argument("--password-file", metavar="PATH", type=Path, default=None,
+                   help="read the Event Socket password from the first line of PATH")
+
+
+def _resolve_password(args: argparse.Namespace) -> str:
+    """--password-file, else --password, else $SWITCHIO_LAB_PASSWORD, else ClueCon."""
+    path = getattr(args, "password_file", None)
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SystemExit(f"switchio-lab {args.command}: cannot read --password-file "
+                             f"{path}: {exc.strerror or exc}") from None
+        lines = text.splitlines()
+        if not lines or not lines[0]:
+            raise SystemExit(f"switchio-lab {args.command}: --password-file {path} is empty")
+        return lines[0]
+    if args.password is not None:
+        return args.password
+    return os.environ.get(PASSWORD_ENV) or DEFAULT_PASSWORD
+
+
 def _sim_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "sim", help="run the embedded FreeSWITCH-compatible switch",
@@ -32,7 +64,7 @@ def _sim_parser(sub: argparse._SubParsersAction) -> None:
                    help="one address for all nodes (ports then shift by 1 per node); "
                         "default: 127.0.0.1, 127.0.0.2, ...")
     p.add_argument("--esl-port", type=int, default=8021, help="Event Socket port (default 8021)")
-    p.add_argument("--password", default="ClueCon", help="Event Socket password")
+    _add_password(p)
     p.add_argument("--internal-port", type=int, default=5060, help="SIP profile 'internal'")
     p.add_argument("--external-port", type=int, default=5080, help="SIP profile 'external'")
     p.add_argument("--max-sessions", type=int, default=10000)
@@ -140,7 +172,7 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--id", dest="app_id", default=None,
                    help="app id for a single --app (default: 'default' for the first app, "
                         "then the class name)")
-    p.add_argument("--password", default="ClueCon", help="Event Socket password")
+    _add_password(p)
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=_serve)
 
@@ -198,7 +230,7 @@ def _dial_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seconds", type=float, default=None, help="stop offering after this long")
     p.add_argument("--app", action="append", default=[], metavar="FILE.py[:NAME]",
                    help="app(s) for the calls (default: the built-in TonePlay)")
-    p.add_argument("--password", default="ClueCon", help="Event Socket password")
+    _add_password(p)
     p.add_argument("--runs-dir", default=None, help="where run directories go (default ./runs)")
     p.add_argument("--name", default="dial", help="name of the run directory")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -352,6 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if hasattr(args, "password"):
+        args.password = _resolve_password(args)
     logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     return args.func(args)
