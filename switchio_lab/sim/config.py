@@ -59,7 +59,7 @@ class NodeConfig:
 
     host: str = "127.0.0.1"
     esl_port: int = 8021
-    password: str = "ClueCon"
+    password: str = field(default="ClueCon", repr=False)  #: never shown in a repr
     sip: dict[str, int] = field(default_factory=lambda: {"internal": 5060, "external": 5080})
     hostname: str = "switchio-lab"
     ipv4: str | None = None

@@ -8,6 +8,7 @@ connection until it finishes; ``bgapi`` answers at once and reports by BACKGROUN
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import uuid as uuidlib
 from collections import deque
@@ -81,9 +82,19 @@ class Listener(asyncio.Protocol):
             for cmd in self.parser.feed(data):
                 self.queue.put_nowait(cmd)
         except ProtocolError as exc:
-            log.warning("%s: bad input from client, closing: %s", self, exc)
-            self._write(replies.command_reply(f"-ERR {exc.message}"))
-            self.close()
+            # the message and position only: the raw bytes may hold a password (auth ...)
+            log.warning("%s: bad input from client at byte %d, closing: %s", self,
+                        exc.position, exc.message)
+            if exc.messages:  # the complete commands before the bad one run first, in order
+                for cmd in exc.messages:
+                    self.queue.put_nowait(cmd)
+                self.queue.put_nowait(exc)
+            else:
+                self._refuse(exc)
+
+    def _refuse(self, exc: ProtocolError) -> None:
+        self._write(replies.command_reply(f"-ERR {exc.message}"))
+        self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.node.listeners.discard(self)
@@ -173,6 +184,9 @@ class Listener(asyncio.Protocol):
             cmd = await self.queue.get()
             if cmd is None or self.transport is None or self.transport.is_closing():
                 return
+            if isinstance(cmd, ProtocolError):  # the bad block, after the commands before it
+                self._refuse(cmd)
+                return
             try:
                 await self._handle(cmd)
             except asyncio.CancelledError:
@@ -185,7 +199,8 @@ class Listener(asyncio.Protocol):
         name, args = cmd.name, cmd.args.strip()
         if not self.authed:
             if name == "auth":
-                if args == self.node.config.password:
+                if hmac.compare_digest(args.encode("utf-8", "surrogateescape"),
+                                       self.node.config.password.encode("utf-8")):
                     self.authed = True
                     self.node.listeners.add(self)
                     self._reply("+OK accepted")
