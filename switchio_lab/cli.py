@@ -92,9 +92,29 @@ def _sim_configs(args: argparse.Namespace):
     return configs
 
 
+def _exposure_warning(host: str | None) -> str | None:
+    """A warning when the Event Socket would be reachable from other machines."""
+    import ipaddress
+
+    if host is None:
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:  # a host name
+        if host == "localhost":
+            return None
+    return (f"switchio-lab sim: warning: --host {host} makes the Event Socket reachable from "
+            f"the network; anyone who can reach it and guesses the password controls the "
+            f"switch, and the password travels in plain TCP. Use 127.0.0.1 unless you mean it.")
+
+
 async def _run_sim(args: argparse.Namespace) -> None:
     from .sim import Cluster
 
+    warning = _exposure_warning(args.host)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     try:
         cluster = await Cluster.start(configs=_sim_configs(args))
     except OSError as exc:

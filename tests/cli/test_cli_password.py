@@ -66,3 +66,14 @@ async def test_sim_takes_the_password_from_the_environment(tmp_path: Path) -> No
         proc.send_signal(signal.SIGINT)
         out, err = await asyncio.wait_for(proc.communicate(), scaled(15))
     assert SECRET not in line + out.decode() + err.decode()
+
+
+def test_sim_warns_when_the_event_socket_leaves_loopback() -> None:
+    from switchio_lab.cli import _exposure_warning
+
+    assert _exposure_warning(None) is None
+    assert _exposure_warning("127.0.0.5") is None and _exposure_warning("::1") is None
+    assert _exposure_warning("localhost") is None
+    for host in ("0.0.0.0", "192.0.2.7", "::", "lab.example.net"):
+        text = _exposure_warning(host)
+        assert text and "reachable from the network" in text and host in text
