@@ -60,6 +60,8 @@ class NodeConfig:
     host: str = "127.0.0.1"
     esl_port: int = 8021
     password: str = field(default="ClueCon", repr=False)  #: never shown in a repr
+    #: seconds a connection may take to authenticate before it is dropped (FreeSWITCH: 25)
+    auth_timeout: float = 25.0
     sip: dict[str, int] = field(default_factory=lambda: {"internal": 5060, "external": 5080})
     hostname: str = "switchio-lab"
     ipv4: str | None = None

@@ -66,6 +66,7 @@ class Listener(asyncio.Protocol):
         self.paused = False
         self.closing = False
         self.connected_event: asyncio.Future[None] | None = None
+        self._auth_timer: asyncio.TimerHandle | None = None
 
     # -- asyncio protocol ----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -76,6 +77,15 @@ class Listener(asyncio.Protocol):
             self.node.listeners.add(self)
         else:
             self._write(replies.auth_request())
+            self._auth_timer = asyncio.get_running_loop().call_later(
+                self.node.config.auth_timeout, self._auth_expired)
+
+    def _auth_expired(self) -> None:
+        """No ``auth`` in time: drop the connection, as FreeSWITCH does after 25 s."""
+        if not self.authed:
+            log.info("%s: no authentication within %g s, closing", self,
+                     self.node.config.auth_timeout)
+            self.close()
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -97,6 +107,8 @@ class Listener(asyncio.Protocol):
         self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._auth_timer is not None:
+            self._auth_timer.cancel()
         self.node.listeners.discard(self)
         self.closing = True
         self.queue.put_nowait(None)
@@ -202,6 +214,8 @@ class Listener(asyncio.Protocol):
                 if hmac.compare_digest(args.encode("utf-8", "surrogateescape"),
                                        self.node.config.password.encode("utf-8")):
                     self.authed = True
+                    if self._auth_timer is not None:
+                        self._auth_timer.cancel()
                     self.node.listeners.add(self)
                     self._reply("+OK accepted")
                 else:
