@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from . import cnum
 from .bridging import link, unlink
 from .causes import SIP_TO_CAUSE, is_cause
 from .channel import Channel, Hangup
@@ -93,7 +94,7 @@ async def respond(ch: Channel, arg: str) -> str:
 
 @app("sleep")
 async def sleep(ch: Channel, arg: str) -> str:
-    ms = float(arg or 0)
+    ms = max(0, cnum.atoi(arg))  # "nan", "inf": 0; "1e20": 1 (as FreeSWITCH's atoi)
     await ch.wait(ms / 1000.0)
     return "_none_"
 
@@ -233,11 +234,8 @@ async def bridge(ch: Channel, arg: str) -> str:
         end = url.index("}")
         variables = parse_vars(url[1:end])
         url = url[end + 1 :]
-    try:
-        timeout = float(variables.pop("originate_timeout", None) or ch.getvar("call_timeout")
-                        or 60)
-    except ValueError:
-        timeout = 60.0
+    timeout = float(cnum.positive(
+        variables.pop("originate_timeout", None) or ch.getvar("call_timeout"), 60))
     for name in (ch.getvar("export_vars") or "").split(","):
         if name and ch.getvar(name) is not None:
             variables.setdefault(name, ch.getvar(name) or "")

@@ -16,7 +16,7 @@ import uuid as uuidlib
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from . import sipvars
+from . import cnum, sipvars
 from .causes import CAUSE_TO_SIP, q850
 from .config import sample
 from .events import Block, SimEvent
@@ -333,7 +333,7 @@ class Channel:
                 return f"-ERR invalid application {app}" if app else "-ERR no application"
             if self.cause:
                 return None
-            loops = int(headers.get("loops", "1") or 1)
+            loops = max(1, cnum.atoi(headers.get("loops", "1")))
             msg = Message(app, arg, headers.get("event-uuid"), command, loops, headers)
             self.enqueue(msg)
             if headers.get("event-lock", "").lower() in ("true", "1", "yes"):
@@ -412,6 +412,8 @@ class Channel:
             try:
                 result = "_none_"
                 for loop in range(max(1, msg.loops)):
+                    if loop and loop % 64 == 0:  # a long loop never holds the whole switch
+                        await asyncio.sleep(0)
                     if msg.command:  # set by FreeSWITCH's parse_event for sendmsg execute
                         self.setvars([("current_loop", str(loop + 1)),
                                       ("total_loops", str(max(1, msg.loops)))])

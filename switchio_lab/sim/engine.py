@@ -9,7 +9,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING
 
-from . import sipvars
+from . import cnum, sipvars
 from .bridging import other_leg
 from .causes import is_cause
 from .channel import Channel, Hangup, Message
@@ -215,10 +215,7 @@ class Engine:
 
     async def wait_answer(self, a: Channel, variables: dict[str, str]) -> str | None:
         """Wait for the calling leg's answer; None if answered, else its hangup cause."""
-        try:
-            timeout = float(variables.get("originate_timeout", "60") or 60)
-        except ValueError:
-            timeout = 60.0
+        timeout = float(cnum.positive(variables.get("originate_timeout"), 60))
         if a.cause is None:
             done, _ = await asyncio.wait({a.answered, a.reported}, timeout=timeout,
                                          return_when=asyncio.FIRST_COMPLETED)

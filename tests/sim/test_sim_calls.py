@@ -109,7 +109,7 @@ async def test_busy_callee_and_no_answer(esl_client: InboundClient, sim_node: No
     esl_client.on_event(lambda e: causes.__setitem__(e["Call-Direction"], e["Hangup-Cause"]),
                         "CHANNEL_HANGUP_COMPLETE")
     reply = await esl_client.api(
-        f"originate {{originate_timeout=0.3}}sofia/external/ring@{addr} &park()")
+        f"originate {{originate_timeout=1}}sofia/external/ring@{addr} &park()")
     assert reply == "-ERR NO_ANSWER\n"
     await pause(0.1)
     assert causes == {"outbound": "NO_ANSWER", "inbound": "ORIGINATOR_CANCEL"}
