@@ -68,7 +68,7 @@ class Api:
 
     def __init__(self, node: Node) -> None:
         self.node = node
-        self.verbose_events = False
+        self.verbose_events = node.config.verbose_events
         self.loglevel = 7
 
     async def execute(self, line: str, listener: Listener | None = None) -> str:
