@@ -175,6 +175,8 @@ class Engine:
         if dialog is not None:
             a.setvars(sipvars.outbound_created(dialog))
             a.setvar("audio_media_flow", "sendrecv")
+            if caller is not None:  # the offer copies the originator's: no video
+                a.setvar("video_media_flow", "inactive")
         a.state_number = 2
         a.fire("CHANNEL_CREATE")
         a.fire("CHANNEL_ORIGINATE")
@@ -194,7 +196,7 @@ class Engine:
             caller_user=cid_number, caller_host=node.config.address, caller_port=local_port,
             callee_user=user, callee_host=host, callee_port=port, profile=profile,
             caller_name=variables.get("origination_caller_id_name") or (
-                caller.cid_name if caller else None))
+                caller.cid_name if caller else None), bridged=caller is not None)
         name = f"sofia/{profile}/{user}@{host}:{port}"
         a = self._outgoing(name, user, variables, "sofia", dialog, caller)
         # the INVITE carries the leg's sip_h_* variables (its own and, for a bridge's leg,

@@ -52,6 +52,8 @@ class Dialog:
     callee_media_port: int = field(default_factory=_port)
     caller_name: str | None = None
     headers: dict[str, str] = field(default_factory=dict)  # sip_h_X-* travelling in the INVITE
+    #: sent by a bridge's leg: it offers its originator's codec only
+    bridged: bool = False
 
     @property
     def req_uri(self) -> str:
@@ -77,7 +79,7 @@ def outbound_created(d: Dialog) -> list[tuple[str, str]]:
     """Set when the calling leg's INVITE is built (CHANNEL_CREATE)."""
     url = f"sip:mod_sofia@{d.caller_host}:{d.caller_port}"
     return [
-        ("rtp_use_codec_string", "PCMU,PCMA"),
+        ("rtp_use_codec_string", "PCMU@8000h@20i" if d.bridged else "PCMU,PCMA"),
         ("local_media_ip", d.caller_host),
         ("local_media_port", str(d.caller_media_port)),
         ("advertised_media_ip", d.caller_host),
@@ -117,8 +119,8 @@ def inbound_invite(d: Dialog, stamp: int) -> list[tuple[str, str]]:
         ("sofia_profile_name", d.callee_profile),
         ("sofia_profile_url", url),
         ("recovery_profile_name", d.callee_profile),
-        ("sip_Remote-Party-ID",
-         f"<sip:{d.caller_user}@{d.caller_host}>;party=calling;screen=yes;privacy=off"),
+        ("sip_Remote-Party-ID", (f'"{d.caller_name}" ' if d.caller_name else "")
+         + f"<sip:{d.caller_user}@{d.caller_host}>;party=calling;screen=yes;privacy=off"),
         ("sip_cid_type", "rpid"),
         ("sip_full_via", f"SIP/2.0/UDP {d.via};rport={d.caller_port};branch={d.branch}"),
     ]
@@ -151,7 +153,8 @@ def inbound_invite(d: Dialog, stamp: int) -> list[tuple[str, str]]:
     out += [(f"sip_h_{k}", v) for k, v in d.headers.items()]
     out += [
         ("switch_r_sdp", d.sdp(d.caller_host, d.caller_media_port)),
-        ("ep_codec_string", CODEC_STRING),
+        ("ep_codec_string", "CORE_PCM_MODULE.PCMU@8000h@20i@64000b" if d.bridged
+         else CODEC_STRING),
         ("rtp_use_codec_string", "PCMU,PCMA"),
         ("remote_video_media_flow", "inactive"),
         ("remote_text_media_flow", "inactive"),
