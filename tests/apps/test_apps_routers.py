@@ -16,9 +16,9 @@ import pytest
 import readme_router  # tests/ is on sys.path: switchio's README example, verbatim
 
 from switchio_lab import apps, marks
-from switchio_lab.apps.players import TonePlay
 from switchio_lab.api import Client
 from switchio_lab.apps.originator import get_originator
+from switchio_lab.apps.players import TonePlay
 from switchio_lab.apps.routers import (
     PROXIED_HEADER,
     Bridger,
