@@ -97,6 +97,7 @@ class Node:
         })
         self._server: asyncio.base_events.Server | None = None
         self._heartbeat: asyncio.Task[None] | None = None
+        self._reloading: asyncio.Task[None] | None = None  # reload mod_event_socket
         self.variables: dict[str, str] = {
             "hostname": self.config.hostname,
             "local_ip_v4": self.config.address,
@@ -156,7 +157,7 @@ class Node:
         first. (A real FreeSWITCH shuts that connection down too, during the command, so
         its reply may be lost; waiting for the reply, or for the drop, works with both.)
         """
-        asyncio.get_running_loop().create_task(self._reload_event_socket())
+        self._reloading = asyncio.get_running_loop().create_task(self._reload_event_socket())
 
     async def _reload_event_socket(self) -> None:
         if self._server is None or not self.running:
@@ -167,9 +168,12 @@ class Node:
             listener.close(notice=False)
         log.info("node %s: mod_event_socket reloaded: every ESL connection dropped",
                  self.config.hostname)
-        if self.running:
-            self._server = await asyncio.get_running_loop().create_server(
-                lambda: Listener(self), self.config.host, self.config.esl_port)
+        server = await asyncio.get_running_loop().create_server(
+            lambda: Listener(self), self.config.host, self.config.esl_port)
+        if self.running and self._server is None:
+            self._server = server
+        else:  # stopped meanwhile
+            server.close()
 
     async def stop(self, cause: str = "SYSTEM_SHUTDOWN") -> None:
         """Hang up every call with ``cause``, drop every connection, close the socket."""
