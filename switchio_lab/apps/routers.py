@@ -41,6 +41,21 @@ log = logging.getLogger("switchio_lab.apps.routers")
 Route = Callable[..., Awaitable[Any]]
 
 
+#: The SIP X-header a :class:`Proxier` puts on each leg it creates: the ``Core-UUID`` of
+#: every node that proxied the call so far, joined by ``+``. FreeSWITCH sends a leg's
+#: ``sip_h_*`` variables in its INVITE and copies them onto the legs it bridges to
+#: (``call_bridge_xheaders``), so when the call comes back to one of those nodes it
+#: arrives as ``variable_sip_h_X-switchio_proxied`` naming that node.
+PROXIED_HEADER = "X-switchio_proxied"
+
+
+def proxied_by(sess: Session) -> list[str]:
+    """The ``Core-UUID`` of every node whose :class:`Proxier` has proxied ``sess``'s call
+    (from its :data:`PROXIED_HEADER`)."""
+    value = sess.get(f"variable_sip_h_{PROXIED_HEADER}") or ""
+    return [core for core in value.split("+") if core]
+
+
 @app
 class Proxier:
     """Proxy every inbound call to the destination in its SIP Request-URI.
@@ -51,20 +66,42 @@ class Proxier:
     example; calls sent through this node with ``;fs_path=sip:<this node>`` (the
     ``proxy=`` of ``Client.originate``) go on to where they were addressed.
 
+    A call is proxied at most once by each node: the bridge marks its new leg with the
+    SIP header :data:`PROXIED_HEADER` naming this node (its ``Core-UUID``, added to the
+    nodes already named), and an inbound leg that arrives naming this node -- the far end
+    of a proxy on a node that calls itself, or of a loop through other nodes -- is left
+    parked for whatever else handles the call, not proxied again (:attr:`skipped` counts
+    them). Without the mark the Request-URI of the proxied leg is this node again, and
+    so on until FreeSWITCH runs out of Max-Forwards: 140 channels, then ``-ERR
+    EXCHANGE_ROUTING_ERROR``.
+
     Events: ``CHANNEL_PARK`` (and ``CHANNEL_ANSWER``, awaited).
     """
 
     dest_url = "${sip_req_user}@${sip_req_host}:${sip_req_port}"
 
+    def __init__(self) -> None:
+        self.proxied = 0
+        self.skipped = 0
+
     @coroutine("CHANNEL_PARK")
     async def on_park(self, sess: Session) -> None:
-        if sess.is_inbound():
-            answered = sess.recv("CHANNEL_ANSWER", timeout=None)  # or SessionEnded
-            sess.bridge(dest_url=self.dest_url)
-            try:
-                await answered
-            except SessionEnded:  # the far end did not take the call
-                pass
+        if not sess.is_inbound():
+            return
+        node = sess.get("Core-UUID") or ""
+        nodes = proxied_by(sess)
+        if node in nodes:
+            self.skipped += 1
+            log.info("Proxier: %s was proxied here before; not proxying it again", sess.uuid)
+            return
+        self.proxied += 1
+        answered = sess.recv("CHANNEL_ANSWER", timeout=None)  # or SessionEnded
+        sess.bridge(dest_url=self.dest_url,
+                    params={f"sip_h_{PROXIED_HEADER}": "+".join([*nodes, node])})
+        try:
+            await answered
+        except SessionEnded:  # the far end did not take the call
+            pass
 
 
 def tracking_headers(sess: Session) -> dict[str, str]:
@@ -72,7 +109,8 @@ def tracking_headers(sess: Session) -> dict[str, str]:
 
     FreeSWITCH passes a leg's ``sip_h_X-*`` variables on to the legs it bridges to;
     setting them on the bridge makes the next hop of the call join the same call (and
-    app) for sure.
+    app) for sure. A call that came untagged (not placed by switchio) is tagged with the
+    id the listener gave it, so its next hops join it too.
     """
     client = sess.client
     out = {}
@@ -81,6 +119,8 @@ def tracking_headers(sess: Session) -> dict[str, str]:
             continue
         name = header[len("variable_"):]
         value = sess.get(f"variable_sip_h_X-{name}") or sess.get(header)
+        if not value and header == client.listener.call_tracking_header and sess.call:
+            value = sess.call.uuid
         if value:
             out[f"sip_h_X-{name}"] = value
     return out
@@ -96,9 +136,11 @@ class Bridger:
     (``dest_url``, ``profile``, ``gateway``, ``proxy``, ``params``); a count with no
     entry stays parked (for another app, or you, to handle). Each bridge carries the
     call's tracking headers (:func:`tracking_headers`), so every hop that comes back
-    to this node is counted in the same call. The default,
-    ``{1: "proxy"}``, makes a Bridger a proxy. ``bridged`` counts CHANNEL_BRIDGE events
-    by call.
+    to this node is counted in the same call -- also for a call that did not come
+    tagged -- and a call is bridged only as many times as there are entries: the
+    default, ``{1: "proxy"}``, makes a Bridger a proxy that never proxies the leg it
+    created (on a node that calls itself that leg is the call's second, left parked).
+    ``bridged`` counts CHANNEL_BRIDGE events by call.
 
     Events: ``CHANNEL_PARK``, ``CHANNEL_BRIDGE``, ``CHANNEL_HANGUP`` (to forget a call).
     """
@@ -291,4 +333,5 @@ class Router:
                           proxy=proxy, params=params)
 
 
-__all__ = ["Bridger", "Proxier", "Router", "Routes", "StopRouting", "tracking_headers"]
+__all__ = ["PROXIED_HEADER", "Bridger", "Proxier", "Router", "Routes", "StopRouting",
+           "proxied_by", "tracking_headers"]

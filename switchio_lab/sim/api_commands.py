@@ -68,7 +68,7 @@ class Api:
 
     def __init__(self, node: Node) -> None:
         self.node = node
-        self.verbose_events = False
+        self.verbose_events = node.config.verbose_events
         self.loglevel = 7
 
     async def execute(self, line: str, listener: Listener | None = None) -> str:
@@ -214,6 +214,28 @@ async def _module_exists(api: Api, args: str) -> str:
 @command("reloadxml")
 async def _reloadxml(api: Api, args: str) -> str:
     return T.reloadxml()
+
+
+@command("reload")
+async def _reload(api: Api, args: str) -> str:
+    """``reload [-f] <module>``: unload, reload the XML, load (mod_commands).
+
+    Of the modules modelled, reloading ``mod_event_socket`` has an effect: every Event
+    Socket connection of the node is dropped (this one once its reply is sent) and the
+    listening socket reopens (see :meth:`~switchio_lab.sim.Node.reload_event_socket`).
+    A module that is not loaded answers FreeSWITCH's two errors.
+    """
+    words = args.split()
+    if words and words[0].startswith("-"):  # -f: force (nothing to force here)
+        words = words[1:]
+    if not words:
+        return T.usage("reload")
+    module = words[0]
+    if module not in MODULES:
+        return T.reload_module(unloaded=T.NO_SUCH_MODULE, loaded=T.LOAD_FILE_ERROR)
+    if module == "mod_event_socket":
+        api.node.reload_event_socket()
+    return T.reload_module()
 
 
 @command("fsctl")

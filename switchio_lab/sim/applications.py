@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import cnum
 from .bridging import link, unlink
-from .causes import SIP_TO_CAUSE, is_cause
+from .causes import SIP_TO_CAUSE, is_cause, q850
 from .channel import Channel, Hangup
 from .config import sample
 from .dialstring import DialFailed, parse_vars
@@ -183,7 +183,8 @@ def _playback_stopped(ch: Channel, media, arg: str, started: float, status: str)
     ch.setvars([("playback_last_offset_pos", str(samples)),
                 ("playback_seconds", str(int(played))), ("playback_ms", str(int(played * 1000))),
                 ("playback_samples", str(samples))])
-    ch.fire("PLAYBACK_STOP", {"Playback-File-Path": arg, "Playback-Status": status})
+    ch.fire("PLAYBACK_STOP", {"Playback-File-Type": media.kind, "Playback-File-Path": arg,
+                              "Playback-Status": status})
 
 
 APPS["endless_playback"] = playback
@@ -244,6 +245,7 @@ async def bridge(ch: Channel, arg: str) -> str:
         other = await engine.call(url, variables, caller=ch)
     except DialFailed as exc:
         ch.setvars([("originate_disposition", exc.cause), ("DIALSTATUS", exc.cause)])
+        _bridge_failed(ch, exc.cause)
         return "_none_"
     gone = asyncio.ensure_future(asyncio.shield(ch.reported))
     try:
@@ -260,6 +262,7 @@ async def bridge(ch: Channel, arg: str) -> str:
             other.hangup("NO_ANSWER")
         cause = await asyncio.shield(other.reported)
         ch.setvars([("originate_disposition", cause), ("DIALSTATUS", cause)])
+        _bridge_failed(ch, cause)
         return "_none_"
     answered_by(ch, other)
     link(ch, other)
@@ -282,6 +285,27 @@ async def bridge(ch: Channel, arg: str) -> str:
         ch.hangup(other.cause)  # hangup_after_bridge
         raise Hangup()
     return "_none_"
+
+
+#: failures after which a bridging channel always goes on (mod_dptools' bridge)
+_CONTINUE_CAUSES = frozenset({"NO_ANSWER", "NO_USER_RESPONSE", "ORIGINATOR_CANCEL"})
+
+
+def _bridge_failed(ch: Channel, cause: str) -> None:
+    """A failed ``bridge`` hangs its channel up with the failure's cause, unless it was
+    not answered (``NO_ANSWER``...) or ``continue_on_fail`` (true, or a list of cause
+    names or numbers) says to go on: mod_dptools' audio_bridge_function. So a routing
+    loop's ``EXCHANGE_ROUTING_ERROR`` travels back along the chain to the first caller."""
+    if ch.cause is not None or cause in _CONTINUE_CAUSES:
+        return
+    goon = (ch.getvar("continue_on_fail") or "").strip()
+    if goon:
+        if goon.lower() in ("true", "yes", "on", "1"):
+            return
+        wanted = {w.strip().upper() for w in goon.split(",")}
+        if cause in wanted or str(q850(cause)) in wanted:
+            return
+    ch.hangup(cause)
 
 
 def answered_by(ch: Channel, other: Channel) -> None:

@@ -39,6 +39,20 @@ CALLSTATE_NUMBERS = {"DOWN": 0, "DIALING": 1, "RINGING": 2, "EARLY": 3, "ACTIVE"
 
 _VAR_REF = re.compile(r"\$\{([^}]+)\}")
 
+#: the channel events that carry the channel's variables even with ``verbose_events``
+#: off (switch_channel_event_set_extended_data); the others (CHANNEL_STATE,
+#: CHANNEL_CALLSTATE, CODEC, CHANNEL_OUTGOING, PRIVATE_COMMAND, DTMF, RECV_INFO ...)
+#: carry them only with ``fsctl verbose_events on``
+EXTENDED_EVENTS = frozenset({
+    "CHANNEL_CREATE", "CHANNEL_ORIGINATE", "CHANNEL_UUID", "CHANNEL_ANSWER", "CHANNEL_PARK",
+    "CHANNEL_UNPARK", "CHANNEL_BRIDGE", "CHANNEL_UNBRIDGE", "CHANNEL_PROGRESS",
+    "CHANNEL_PROGRESS_MEDIA", "CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE", "REQUEST_PARAMS",
+    "CHANNEL_DATA", "CHANNEL_EXECUTE", "CHANNEL_EXECUTE_COMPLETE", "CHANNEL_DESTROY",
+    "SESSION_HEARTBEAT", "API", "RECORD_START", "RECORD_STOP", "PLAYBACK_START",
+    "PLAYBACK_STOP", "CALL_UPDATE", "MEDIA_BUG_START", "MEDIA_BUG_STOP", "CHANNEL_HOLD",
+    "CHANNEL_UNHOLD", "CUSTOM",
+})
+
 
 class Hangup(Exception):
     """Raised inside an application when its channel hangs up."""
@@ -161,7 +175,7 @@ class Channel:
             "Call-Direction": self.direction,
             "Presence-Call-Direction": self.direction,
             "Channel-HIT-Dialplan": "true" if self.hit_dialplan else "false",
-            "Channel-Call-UUID": self.uuid,
+            "Channel-Call-UUID": self.vars.get("variable_call_uuid") or self.uuid,
             "Answer-State": self.answer_state,
         }
         if self.cause:
@@ -178,7 +192,8 @@ class Channel:
             blocks.append(self.caller)
         if self.other:
             blocks.append(self.other)
-        blocks.append(self.vars)
+        if name in EXTENDED_EVENTS or self.node.api.verbose_events:
+            blocks.append(self.vars)
         if extra:
             blocks.append(extra)
         return self.node.fire(name, *blocks, body=body)
@@ -521,6 +536,8 @@ class Channel:
             self.setvars(hangup_media(self))
         else:
             self.node.media.hangup(self, end)
+        if self.originator is not None:  # a bridge's leg is its own call again at the end
+            self.setvar("call_uuid", self.uuid)
         self.set_state("CS_REPORTING", 11)
         self.fire("CHANNEL_HANGUP_COMPLETE")
         for listener in list(self.watchers):  # myevents / outbound sockets: linger or goodbye

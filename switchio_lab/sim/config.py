@@ -76,6 +76,10 @@ class NodeConfig:
     #: how long the ``answer`` application takes on an inbound leg (a distribution:
     #: a number, a ``(low, high)`` uniform range, or a callable returning seconds)
     answer_delay: Delay = 0.0
+    #: ``fsctl verbose_events`` at start: whether every channel event carries the
+    #: channel's ``variable_*`` headers (on), or only those FreeSWITCH extends with them
+    #: (CHANNEL_CREATE, ANSWER, PARK, EXECUTE, HANGUP ...: off, FreeSWITCH's default)
+    verbose_events: bool = False
     #: heartbeat period (FreeSWITCH: 20 s)
     heartbeat: float = 20.0
     #: where recordings with relative paths go, and where sound files are looked up

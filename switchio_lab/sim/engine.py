@@ -103,6 +103,8 @@ class Engine:
             raise DialFailed("USER_NOT_REGISTERED")
         if endpoint not in ("sofia", "loopback"):
             raise DialFailed("CHAN_NOT_IMPLEMENTED")
+        if caller is not None and max_forwards(caller) <= 0:  # a loop: no hops left
+            raise DialFailed("EXCHANGE_ROUTING_ERROR")
         refused = self.admit()
         if refused:
             raise DialFailed(refused)
@@ -153,12 +155,17 @@ class Engine:
         if dialog is not None:
             a.setvar("sip_destination_url", f"sip:{dialog.req_uri}")
         if caller is not None:
+            if dialog is not None:  # mod_sofia passes the caller's SIP X-headers on
+                a.setvars([(k[len("variable_"):], v) for k, v in caller.vars.items()
+                           if k.startswith("variable_sip_h_")])
             a.setvars([("sip_cid_type", "rpid"),
-                       ("max_forwards", str(int(caller.getvar("max_forwards") or 70) - 1)),
+                       ("max_forwards", str(max_forwards(caller))),
                        ("originator_codec", "PCMU@8000h@20i"), ("originator", caller.uuid),
                        ("signal_bond", caller.uuid),
                        ("switch_m_sdp", caller.getvar("switch_r_sdp") or "")])
         a.fire("CHANNEL_OUTGOING")
+        if caller is not None:  # a bridge's leg belongs to its originator's call
+            a.setvar("call_uuid", caller.getvar("call_uuid") or caller.uuid)
         a.setvars(variables)
         a.setvar("originate_early_media", "true")
         if caller is not None:
@@ -168,6 +175,8 @@ class Engine:
         if dialog is not None:
             a.setvars(sipvars.outbound_created(dialog))
             a.setvar("audio_media_flow", "sendrecv")
+            if caller is not None:  # the offer copies the originator's: no video
+                a.setvar("video_media_flow", "inactive")
         a.state_number = 2
         a.fire("CHANNEL_CREATE")
         a.fire("CHANNEL_ORIGINATE")
@@ -187,11 +196,16 @@ class Engine:
             caller_user=cid_number, caller_host=node.config.address, caller_port=local_port,
             callee_user=user, callee_host=host, callee_port=port, profile=profile,
             caller_name=variables.get("origination_caller_id_name") or (
-                caller.cid_name if caller else None),
-            headers={k[len("sip_h_"):]: v for k, v in variables.items()
-                     if k.startswith("sip_h_")})
+                caller.cid_name if caller else None), bridged=caller is not None)
         name = f"sofia/{profile}/{user}@{host}:{port}"
         a = self._outgoing(name, user, variables, "sofia", dialog, caller)
+        # the INVITE carries the leg's sip_h_* variables (its own and, for a bridge's leg,
+        # its originator's) as SIP headers, and one Max-Forwards less than the caller's
+        dialog.headers = {k[len("variable_sip_h_"):]: v for k, v in a.vars.items()
+                          if k.startswith("variable_sip_h_")}
+        forwards = a.getvar("max_forwards") or ""
+        if forwards.isdigit():
+            dialog.max_forwards = int(forwards)
         route = node.cluster.route(*(via or (host, port)))
         if route is None:
             a.hangup("NORMAL_TEMPORARY_FAILURE", remote="unreachable")  # an ICMP error
@@ -232,6 +246,7 @@ class Engine:
             a.hangup("NORMAL_TEMPORARY_FAILURE", remote="refuse")  # a 503
             return
         node = self.node
+        dialog.callee_profile = profile  # the profile whose port the INVITE came to
         name = f"sofia/{profile}/{dialog.caller_user}@{dialog.caller_host}"
         b = Channel(node, direction="inbound", name=name, dialog=dialog,
                     context=node.config.context, destination=dialog.callee_user,
@@ -377,6 +392,15 @@ class Engine:
             await asyncio.gather(*(asyncio.shield(c.destroyed) for c in chans),
                                  return_exceptions=True)
         return len(chans)
+
+
+def max_forwards(caller: Channel) -> int:
+    """What is left for a new leg of ``caller``: its ``max_forwards`` less one
+    (switch_core_session_outgoing_channel; 70 if unset). 0 or less: a routing loop."""
+    try:
+        return int(caller.getvar("max_forwards") or 71) - 1
+    except ValueError:
+        return 69
 
 
 def _delay(value) -> float:

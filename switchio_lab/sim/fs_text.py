@@ -41,6 +41,8 @@ text                                         from         where
 ``fsctl sps/max_sessions/verbose_events/     capture      commands
 loglevel``
 ``reloadxml`` ``+OK [Success]``              capture      commands
+``reload <module>`` (3 lines, errors)        source       reload_function;
+                                                          switch_loadable_module.c
 ``-ERR <cmd> Command not found!``            capture      commands (api and bgapi)
 ``-ERR no reply`` (empty output)             capture      commands (global_getvar unset)
 ``originate``: ``+OK <uuid>``, ``-ERR        capture      call_*, commands, call_failures
@@ -191,6 +193,7 @@ SYNTAX: dict[str, str] = {
     "global_setvar": "<var>=<value> [=<value2>]",
     "sched_hangup": "[+]<time> <uuid> [<cause>]",
     "sched_transfer": "[+]<time> <uuid> <extension> [<dialplan>] [<context>]",
+    "reload": "[-f] <mod_name>",  # reload_function prints UNLOAD_SYNTAX
 }
 
 
@@ -321,6 +324,23 @@ def global_getvar(value: str | None) -> str:
 
 def reloadxml(err: str = "Success") -> str:
     return f"+OK [{err}]\n"
+
+
+#: switch_loadable_module_unload_module's error for a module that is not loaded
+NO_SUCH_MODULE = "No such module!"
+#: switch_loadable_module_load_module_ex's error when the module's file does not load
+LOAD_FILE_ERROR = "module load file routine returned an error"
+
+
+def reload_module(unloaded: str | None = None, loaded: str | None = None) -> str:
+    """Output of ``reload <module>`` (mod_commands' reload_function): unload, re-read the
+    XML, load. ``unloaded``/``loaded`` are the errors of those steps (None: success), in
+    the words of switch_loadable_module.c (:data:`NO_SUCH_MODULE`, :data:`LOAD_FILE_ERROR`).
+    """
+    out = "+OK module unloaded\n" if unloaded is None else f"-ERR unloading module [{unloaded}]\n"
+    out += "+OK Reloading XML\n"
+    out += "+OK module loaded\n" if loaded is None else f"-ERR loading module [{loaded}]\n"
+    return out
 
 
 # --- show channels / show calls ---------------------------------------------------------------

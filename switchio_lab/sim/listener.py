@@ -71,6 +71,7 @@ class Listener(asyncio.Protocol):
     # -- asyncio protocol ----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.node.connections.add(self)
         self.transport.set_write_buffer_limits(high=4 * 1024 * 1024)  # type: ignore[union-attr]
         self.worker = asyncio.get_running_loop().create_task(self._work())
         if self.outbound:
@@ -110,6 +111,7 @@ class Listener(asyncio.Protocol):
         if self._auth_timer is not None:
             self._auth_timer.cancel()
         self.node.listeners.discard(self)
+        self.node.connections.discard(self)
         self.closing = True
         self.queue.put_nowait(None)
         if self.session is not None:

@@ -78,7 +78,8 @@ class Node:
         self.cluster = cluster if cluster is not None else Cluster()
         self.cluster.add(self)
         self.channels: dict[str, Channel] = {}
-        self.listeners: set[Listener] = set()
+        self.listeners: set[Listener] = set()  # authenticated connections (events go there)
+        self.connections: set[Listener] = set()  # every open ESL connection
         self.engine = Engine(self)
         self.api = Api(self)
         self.media = MediaPlane(self)
@@ -96,6 +97,7 @@ class Node:
         })
         self._server: asyncio.base_events.Server | None = None
         self._heartbeat: asyncio.Task[None] | None = None
+        self._reloading: asyncio.Task[None] | None = None  # reload mod_event_socket
         self.variables: dict[str, str] = {
             "hostname": self.config.hostname,
             "local_ip_v4": self.config.address,
@@ -145,6 +147,33 @@ class Node:
                  self.config.esl_port, ", ".join(f"{p}={self.sip_address(p)}"
                                                  for p in self.config.sip))
         return self
+
+    def reload_event_socket(self) -> None:
+        """What ``reload mod_event_socket`` does: drop every Event Socket connection, inbound
+        and outbound (mod_event_socket's shutdown kills its listeners: no disconnect-notice),
+        and listen again on the same address once the module is loaded back.
+
+        Scheduled, not done at once: the connection that sent the command gets its reply
+        first. (A real FreeSWITCH shuts that connection down too, during the command, so
+        its reply may be lost; waiting for the reply, or for the drop, works with both.)
+        """
+        self._reloading = asyncio.get_running_loop().create_task(self._reload_event_socket())
+
+    async def _reload_event_socket(self) -> None:
+        if self._server is None or not self.running:
+            return
+        server, self._server = self._server, None
+        server.close()  # no new connections while the module is unloaded
+        for listener in list(self.connections):
+            listener.close(notice=False)
+        log.info("node %s: mod_event_socket reloaded: every ESL connection dropped",
+                 self.config.hostname)
+        server = await asyncio.get_running_loop().create_server(
+            lambda: Listener(self), self.config.host, self.config.esl_port)
+        if self.running and self._server is None:
+            self._server = server
+        else:  # stopped meanwhile
+            server.close()
 
     async def stop(self, cause: str = "SYSTEM_SHUTDOWN") -> None:
         """Hang up every call with ``cause``, drop every connection, close the socket."""

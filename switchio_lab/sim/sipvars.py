@@ -38,7 +38,11 @@ class Dialog:
     callee_user: str  # Request-URI user
     callee_host: str
     callee_port: int
-    profile: str = "external"
+    profile: str = "external"  # the calling leg's profile (the INVITE's sender)
+    #: the profile the INVITE arrived on (set by the receiving node: the port's profile)
+    callee_profile: str = "external"
+    #: the INVITE's Max-Forwards (70, less one per B2BUA hop: a bridge's leg)
+    max_forwards: int = 70
     call_id: str = field(default_factory=lambda: str(uuidlib.uuid4()))
     from_tag: str = field(default_factory=_tag)
     to_tag: str = field(default_factory=_tag)
@@ -48,10 +52,19 @@ class Dialog:
     callee_media_port: int = field(default_factory=_port)
     caller_name: str | None = None
     headers: dict[str, str] = field(default_factory=dict)  # sip_h_X-* travelling in the INVITE
+    #: sent by a bridge's leg: it offers its originator's codec only
+    bridged: bool = False
 
     @property
     def req_uri(self) -> str:
         return f"{self.callee_user}@{self.callee_host}:{self.callee_port}"
+
+    @property
+    def via(self) -> str:
+        """The sent-by of the caller's Via: sofia leaves out the default port 5060."""
+        if self.caller_port == 5060:
+            return self.caller_host
+        return f"{self.caller_host}:{self.caller_port}"
 
     def sdp(self, ip: str, port: int, origin: int | None = None) -> str:
         o = origin or random.randrange(1_700_000_000, 1_800_000_000)
@@ -66,7 +79,7 @@ def outbound_created(d: Dialog) -> list[tuple[str, str]]:
     """Set when the calling leg's INVITE is built (CHANNEL_CREATE)."""
     url = f"sip:mod_sofia@{d.caller_host}:{d.caller_port}"
     return [
-        ("rtp_use_codec_string", "PCMU,PCMA"),
+        ("rtp_use_codec_string", "PCMU@8000h@20i" if d.bridged else "PCMU,PCMA"),
         ("local_media_ip", d.caller_host),
         ("local_media_port", str(d.caller_media_port)),
         ("advertised_media_ip", d.caller_host),
@@ -103,14 +116,13 @@ def inbound_invite(d: Dialog, stamp: int) -> list[tuple[str, str]]:
         ("sip_via_protocol", "udp"),
         ("sip_from_user_stripped", d.caller_user),
         ("sip_from_tag", d.from_tag),
-        ("sofia_profile_name", d.profile),
+        ("sofia_profile_name", d.callee_profile),
         ("sofia_profile_url", url),
-        ("recovery_profile_name", d.profile),
-        ("sip_Remote-Party-ID",
-         f"<sip:{d.caller_user}@{d.caller_host}>;party=calling;screen=yes;privacy=off"),
+        ("recovery_profile_name", d.callee_profile),
+        ("sip_Remote-Party-ID", (f'"{d.caller_name}" ' if d.caller_name else "")
+         + f"<sip:{d.caller_user}@{d.caller_host}>;party=calling;screen=yes;privacy=off"),
         ("sip_cid_type", "rpid"),
-        ("sip_full_via", f"SIP/2.0/UDP {d.caller_host}:{d.caller_port};rport={d.caller_port};"
-                         f"branch={d.branch}"),
+        ("sip_full_via", f"SIP/2.0/UDP {d.via};rport={d.caller_port};branch={d.branch}"),
     ]
     if d.caller_name:
         out.append(("sip_from_display", d.caller_name))
@@ -134,14 +146,15 @@ def inbound_invite(d: Dialog, stamp: int) -> list[tuple[str, str]]:
         ("endpoint_disposition", "INBOUND CALL"),
         ("sip_user_agent", USER_AGENT),
         ("sip_via_host", d.caller_host),
-        ("sip_via_port", str(d.caller_port)),
+        *([] if d.caller_port == 5060 else [("sip_via_port", str(d.caller_port))]),
         ("sip_via_rport", str(d.caller_port)),
-        ("max_forwards", "70"),
+        ("max_forwards", str(d.max_forwards)),
     ]
     out += [(f"sip_h_{k}", v) for k, v in d.headers.items()]
     out += [
         ("switch_r_sdp", d.sdp(d.caller_host, d.caller_media_port)),
-        ("ep_codec_string", CODEC_STRING),
+        ("ep_codec_string", "CORE_PCM_MODULE.PCMU@8000h@20i@64000b" if d.bridged
+         else CODEC_STRING),
         ("rtp_use_codec_string", "PCMU,PCMA"),
         ("remote_video_media_flow", "inactive"),
         ("remote_text_media_flow", "inactive"),
@@ -186,8 +199,7 @@ def inbound_acked(d: Dialog) -> list[tuple[str, str]]:
     return [
         ("sip_to_tag", d.to_tag), ("sip_from_tag", d.from_tag), ("sip_cseq", str(d.cseq)),
         ("sip_call_id", d.call_id),
-        ("sip_full_via", f"SIP/2.0/UDP {d.caller_host}:{d.caller_port};rport={d.caller_port};"
-                         f"branch=z9hG4bK{_tag(11)}"),
+        ("sip_full_via", f"SIP/2.0/UDP {d.via};rport={d.caller_port};branch=z9hG4bK{_tag(11)}"),
         ("sip_full_from", f"<sip:{d.caller_user}@{d.caller_host}>;tag={d.from_tag}"),
         ("sip_full_to", f"<sip:{d.req_uri}>;tag={d.to_tag}"),
     ]
@@ -210,10 +222,8 @@ def outbound_answered(d: Dialog) -> list[tuple[str, str]]:
         ("sip_user_agent", USER_AGENT),
         ("sip_allow", ALLOW),
         ("sip_recover_contact", f"<sip:{contact};transport=udp>"),
-        ("sip_full_via", f"SIP/2.0/UDP {d.caller_host}:{d.caller_port};rport={d.caller_port};"
-                         f"branch={d.branch}"),
-        ("sip_recover_via", f"SIP/2.0/UDP {d.caller_host}:{d.caller_port};"
-                            f"rport={d.caller_port};branch={d.branch}"),
+        ("sip_full_via", f"SIP/2.0/UDP {d.via};rport={d.caller_port};branch={d.branch}"),
+        ("sip_recover_via", f"SIP/2.0/UDP {d.via};rport={d.caller_port};branch={d.branch}"),
         *([("sip_from_display", d.caller_name)] if d.caller_name else []),
         ("sip_full_from", (f'"{d.caller_name}" ' if d.caller_name else "")
          + f"<sip:{d.caller_user}@{d.caller_host}>;tag={d.from_tag}"),
@@ -247,7 +257,8 @@ def outbound_answered(d: Dialog) -> list[tuple[str, str]]:
 
 SIP_PHRASES = {
     200: "OK", 404: "Not Found", 408: "Request Timeout", 410: "Gone",
-    480: "Temporarily Unavailable", 484: "Address Incomplete", 486: "Busy Here",
+    480: "Temporarily Unavailable", 483: "Too Many Hops", 484: "Address Incomplete",
+    486: "Busy Here",
     487: "Request Terminated", 488: "Not Acceptable Here", 502: "Bad Gateway",
     503: "Service Unavailable", 603: "Decline",
 }
@@ -265,8 +276,8 @@ def hangup_signalling(ch, d: Dialog, remote: str, cause: str) -> list[tuple[str,
         sip = 200
         return [
             ("sip_to_tag", d.to_tag), ("sip_cseq", str(d.cseq)),
-            ("sip_full_via", f"SIP/2.0/UDP {d.caller_host}:{d.caller_port};"
-                             f"rport={d.caller_port};branch=z9hG4bK{_tag(11)}"),
+            ("sip_full_via", f"SIP/2.0/UDP {d.via};rport={d.caller_port};"
+                             f"branch=z9hG4bK{_tag(11)}"),
             ("sip_full_to", f"<sip:{d.req_uri}>;tag={d.to_tag}"),
             ("sip_reason", f'Q.850;cause={code};text="{cause}"'),
             ("sip_term_status", str(sip)), ("proto_specific_hangup_cause", f"sip:{sip}"),

@@ -16,12 +16,21 @@ import pytest
 import readme_router  # tests/ is on sys.path: switchio's README example, verbatim
 
 from switchio_lab import apps, marks
+from switchio_lab.api import Client
+from switchio_lab.apps.originator import get_originator
 from switchio_lab.apps.players import TonePlay
-from switchio_lab.apps.routers import Bridger, Proxier, Router, StopRouting, tracking_headers
+from switchio_lab.apps.routers import (
+    PROXIED_HEADER,
+    Bridger,
+    Proxier,
+    Router,
+    StopRouting,
+    tracking_headers,
+)
 from switchio_lab.service import Service
 from switchio_lab.sim import Rule
 from switchio_lab.sim.media import read_wav, write_wav
-from switchio_lab.testing import pause, until
+from switchio_lab.testing import pause, scaled, until
 
 
 @pytest.fixture
@@ -57,6 +66,76 @@ async def test_proxier_sends_calls_on_to_their_request_uri(clients, sim_cluster)
     await until(lambda: not c1.listener.sessions and not c2.listener.sessions)
 
 
+async def test_a_proxier_on_a_node_calling_itself_proxies_once(sim_node, sim_client) -> None:
+    """The proxied leg's Request-URI is this node again: its far end arrives marked with
+    this node's Core-UUID and is left parked, not proxied again (FreeSWITCH would go on
+    for 140 channels, then ``-ERR EXCHANGE_ROUTING_ERROR``)."""
+    proxier = Proxier()
+    await sim_client.load_app(proxier)  # "default": every call here, its far end too
+    bridges = []
+    sim_client.connection.on_event(bridges.append, "CHANNEL_BRIDGE")
+    await sim_client.connection.subscribe("CHANNEL_BRIDGE")
+    job = await sim_client.originate(f"target@{sim_node.sip_address()}")
+    await until(lambda: proxier.skipped == 1)
+    await pause(0.2)  # and nothing more comes
+    assert proxier.proxied == 1 and len(sim_node.channels) == 4
+    far = next(ch for ch in sim_node.channels.values()
+               if ch.direction == "inbound" and ch.getvar(f"sip_h_{PROXIED_HEADER}"))
+    assert far.getvar(f"sip_h_{PROXIED_HEADER}") == sim_node.config.core_uuid
+    assert far.current_app == "park" and far.bridged is None
+    assert await sim_client.api(f"uuid_answer {far.uuid}") == "+OK\n"  # someone takes it
+    assert (await job.wait(scaled(5))).startswith("+OK"), job.result
+    assert len(bridges) == 1 and not job.session.hungup
+    await sim_client.hupall()
+    await until(lambda: not sim_node.channels and not sim_client.listener.sessions)
+
+
+async def test_each_node_proxies_a_call_at_most_once(clients, sim_cluster) -> None:
+    """A call to node 1 via node 2, both proxying: node 2 bridges it to node 1, whose
+    Proxier bridges it to its Request-URI, node 1 itself (node 2's mark does not stop it),
+    and the far end, marked with both nodes, stays parked."""
+    c1, c2 = clients
+    n1, n2 = sim_cluster
+    p1, p2 = Proxier(), Proxier()
+    await c1.load_app(p1)
+    await c2.load_app(p2)
+    job = await c1.originate(f"ping@{n1.sip_address()}", proxy=n2.sip_address())
+    await until(lambda: p1.skipped == 1)
+    await pause(0.2)
+    assert (p2.proxied, p2.skipped, p1.proxied, p1.skipped) == (1, 0, 1, 1)
+    assert len(n1.channels) == 4 and len(n2.channels) == 2
+    far = next(ch for ch in n1.channels.values() if ch.current_app == "park"
+               and ch.direction == "inbound" and ch.bridged is None)
+    assert far.getvar(f"sip_h_{PROXIED_HEADER}") == \
+        f"{n2.config.core_uuid}+{n1.config.core_uuid}"
+    await c1.hupall()
+    assert (await job.wait(scaled(5))).startswith("-ERR")
+    await until(lambda: not n1.channels and not n2.channels)
+
+
+async def test_dialing_through_a_proxy_under_test_gets_answered(sim_cluster) -> None:
+    """switchio's "device under test" flow: node 1's Originator sends every call via node 2
+    (``proxy=``) to a user on node 1; node 2 proxies it back. The call's app id travels
+    through node 2's bridge, so node 1's app (not the default one) answers the far end."""
+    n1, n2 = sim_cluster
+    dut = await Client(n2.host, n2.esl_port, reconnect=False).connect()
+    orig = await get_originator([n1], dest_url=f"dial@{n1.sip_address()}",
+                                proxy=n2.sip_address(), rate=20, limit=3, duration=0.5,
+                                max_offered=4)
+    try:
+        proxier = Proxier()
+        await dut.load_app(proxier)
+        await orig.load_app(TonePlay, "tone")
+        orig.start()
+        await orig.waitwhile(timeout=scaled(15))
+        assert orig.answered == orig.completed == 4 and not orig.failed, orig.stats()
+        assert proxier.proxied == 4 and proxier.skipped == 0
+    finally:
+        await orig.shutdown(timeout=5)
+        await dut.disconnect()
+    await until(lambda: not n1.channels and not n2.channels)
+
+
 # -- Bridger ----------------------------------------------------------------------------------
 async def test_bridger_bridges_each_hop_of_a_call_as_configured(clients, sim_cluster) -> None:
     """node 1 -> hop1@node2 -> hop2@node2 -> final@node1: two parks of one call on node 2."""
@@ -80,6 +159,25 @@ async def test_bridger_bridges_each_hop_of_a_call_as_configured(clients, sim_clu
     await c1.hupall()
     await until(lambda: not c1.listener.sessions and not c2.listener.sessions)
     assert not bridger.call2entries  # forgotten once every leg hung up
+
+
+async def test_bridger_on_a_node_calling_itself_bridges_an_untagged_call_once(sim_node,
+                                                                              sim_client
+                                                                              ) -> None:
+    bridger = Bridger()
+    await sim_client.load_app(bridger)
+    addr = sim_node.sip_address()
+    job = await sim_client.connection.bgapi(f"originate sofia/external/plain@{addr} &park()")
+    await until(lambda: len(sim_node.channels) == 4 and sum(bridger.call2entries.values()) == 2)
+    await pause(0.2)
+    assert len(sim_node.channels) == 4  # the leg it made came back and stays parked
+    (call, entries), = bridger.call2entries.items()
+    assert entries == 2  # the untagged caller's call: its inbound leg, then the far end
+    legs = sim_client.listener.calls[call].sessions
+    assert [s.direction for s in legs] == ["inbound", "outbound", "inbound"]
+    await sim_client.hupall()
+    assert (await job.wait(scaled(5))).startswith("-ERR")
+    await until(lambda: not sim_node.channels)
 
 
 async def test_bridger_default_proxies_and_carries_the_tracking_headers(clients, sim_cluster

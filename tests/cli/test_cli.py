@@ -140,3 +140,33 @@ def test_dial_reports_an_unreachable_host() -> None:
     out = run("dial", f"127.0.0.1:{port}", "--max-offered", "1")
     assert out.returncode != 0
     assert f"127.0.0.1:{port}" in out.stderr and "Traceback" not in out.stderr
+
+
+async def test_dial_through_a_proxy_served_on_another_node(tmp_path) -> None:
+    """The device-under-test flow from the command line: ``serve`` runs the Proxier on node
+    2, ``dial --proxy`` sends node 1's calls through it back to node 1, where they are
+    answered by the dialer's TonePlay (found by the app id the calls carry)."""
+    from switchio_lab.sim import Cluster
+
+    cluster = await Cluster.start(2, esl_port=0)
+    n1, n2 = cluster
+    proxy = await asyncio.create_subprocess_exec(
+        *CLI, "serve", f"{n2.host}:{n2.esl_port}", "--app",
+        "switchio_lab.apps.routers:Proxier", cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        line = await asyncio.wait_for(proxy.stdout.readline(), scaled(15))
+        assert b"loaded Proxier as 'default'" in line, line
+        await asyncio.wait_for(proxy.stdout.readline(), scaled(5))  # "serving"
+        dial = await asyncio.create_subprocess_exec(
+            *CLI, "dial", f"{n1.host}:{n1.esl_port}", "--dest", f"dut@{n1.sip_address()}",
+            "--proxy", n2.sip_address(), "--rate", "10", "--limit", "3", "--duration", "0.3",
+            "--max-offered", "5", "--runs-dir", str(tmp_path), "--name", "dut", cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(dial.communicate(), scaled(60))
+        assert dial.returncode == 0, err.decode()
+        assert "offered 5, answered 5, failed 0" in out.decode(), out.decode()
+    finally:
+        proxy.send_signal(signal.SIGINT)
+        await asyncio.wait_for(proxy.communicate(), scaled(15))
+        await cluster.stop()

@@ -61,11 +61,19 @@ async def test_toneplay_plays_on_the_caller_and_echoes_on_the_callee(clients, si
 
 
 async def test_proxier_bridges_to_the_request_uri(clients, sim_cluster):
-    """A call sent via node 2 (fs_path) to node 1's user: node 2's Proxier bridges it on."""
+    """A call sent via node 2 (fs_path) to node 1's user: node 2's Proxier bridges it on.
+
+    Only node 2 proxies. The app id (``sip_h_X-switchio_app=proxy``) travels with the call
+    through the bridge, as FreeSWITCH passes X-headers on (``call_bridge_xheaders``): a
+    Proxier of this seed page under "proxy" on node 1 would bridge the far leg again, to
+    node 1 itself, and so on (FreeSWITCH: 140 channels, then ``-ERR EXCHANGE_ROUTING_ERROR``;
+    the built-in :class:`~switchio_lab.apps.routers.Proxier` does not).
+    """
     c1, c2 = clients
-    for client in clients:  # a cluster: the same apps on every node
+    for client in clients:
         await client.load_app(seed_apps.TonePlay, on_value="default")
-        await client.load_app(seed_apps.Proxier, on_value="proxy")
+    await c1.load_app(seed_apps.TonePlay, on_value="proxy")  # the call's legs on node 1
+    await c2.load_app(seed_apps.Proxier, on_value="proxy")
     job = await c1.originate(f"target@{sim_cluster[0].sip_address()}", app_id="proxy",
                              proxy=sim_cluster[1].sip_address())
     assert (await job.wait(scaled(5))).startswith("+OK"), job.result

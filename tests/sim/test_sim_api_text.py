@@ -449,6 +449,13 @@ def test_usage_and_reply_texts_from_source():
     assert T.fsctl_verbose_events(False) == "+OK verbose_events is off \n"
     assert T.fsctl_loglevel(7) == "+OK log level: DEBUG [7]\n"
     assert T.esl_api_body("") == "-ERR no reply\n" and T.esl_api_body("x") == "x"
+    # mod_commands' reload_function: unload, reload the XML, load; the errors are
+    # switch_loadable_module.c's
+    assert T.usage("reload") == "-USAGE: [-f] <mod_name>\n"
+    assert T.reload_module() == "+OK module unloaded\n+OK Reloading XML\n+OK module loaded\n"
+    assert T.reload_module(T.NO_SUCH_MODULE, T.LOAD_FILE_ERROR) == (
+        "-ERR unloading module [No such module!]\n+OK Reloading XML\n"
+        "-ERR loading module [module load file routine returned an error]\n")
 
 
 def test_fs_url_encode():

@@ -230,3 +230,17 @@ def test_commands_wait_for_channels_not_for_uuids_the_client_chose(fixtures_dir:
     assert my.sends[1].channel_uuids == (my.channels.uuids["inbound#1"],)
     assert [s.kind for s in (sc, my, Scenario.load("outbound_socket", fixtures_dir))] == [
         "inbound", "myevents", "outbound"]
+
+
+def test_each_recording_tells_how_its_freeswitch_was_set(fixtures_dir: Path) -> None:
+    """verbose_events: on for the captures of 2026-11-26, off for those of 2026-12-02; the
+    runner starts each scenario's node that way."""
+    verbose = {name: Scenario.load(name, fixtures_dir).verbose_events for name in SCENARIOS}
+    assert verbose == {
+        "commands": None, "auth_rejected": None, "before_auth": None,  # no channel events
+        **{name: True for name in ("call_basic", "call_json", "call_xml", "call_media",
+                                   "call_bridge", "call_failures", "call_xheaders",
+                                   "myevents_linger", "outbound_socket")},
+        **{name: False for name in ("call_bridge_xheaders", "call_internal_profile",
+                                    "call_playrec")},
+    }

@@ -15,10 +15,11 @@ from .scenario import SCENARIOS, Scenario
 
 
 # -- running against the embedded switch ------------------------------------------------------
-async def _start_node(extra_rules: list | None = None):
+async def _start_node(extra_rules: list | None = None, verbose_events: bool = False):
     cfg = NodeConfig(host="127.0.0.1", esl_port=0, hostname="vm",
                      sip={"internal": 5060, "external": 5080},
-                     dialplan=[*(extra_rules or []), *PARK_ALL])
+                     dialplan=[*(extra_rules or []), *PARK_ALL],
+                     verbose_events=verbose_events)
     return await Node(cfg).start()
 
 
@@ -37,17 +38,20 @@ async def run_scenario(scenario: str | Scenario,
     sc = scenario if isinstance(scenario, Scenario) else Scenario.load(scenario, fixtures_dir)
     started = time.monotonic()
     notes: list[str] = []
+    # the switch set as the recording's FreeSWITCH was (verbose_events on for the captures
+    # of 2026-11-26, off -- FreeSWITCH's default -- for those of 2026-12-02)
+    verbose = bool(sc.verbose_events)
     if sc.kind == "outbound":
         server = await SocketAppServer.start()
         rule = Rule(r"^outbound$", [("socket", f"{server.address} async full")])
-        node = await _start_node([rule])
+        node = await _start_node([rule], verbose)
         try:
             capture = await replay_outbound(sc, node.host, node.esl_port, server)
         finally:
             await server.close()
             await _stop_node(node, notes)
     else:
-        node = await _start_node()
+        node = await _start_node(verbose_events=verbose)
         try:
             capture = await replay(sc, node.host, node.esl_port)
         finally:

@@ -27,8 +27,11 @@ log = logging.getLogger("switchio_lab.testing.conformance")
 SCENARIOS = (
     "commands", "auth_rejected", "before_auth", "call_basic", "call_json", "call_xml",
     "call_media", "call_bridge", "call_failures", "call_xheaders", "myevents_linger",
-    "outbound_socket",
+    "outbound_socket", "call_bridge_xheaders", "call_internal_profile", "call_playrec",
 )
+#: channel events that carry ``variable_*`` headers only with ``fsctl verbose_events on``
+#: (how a recording tells which way its FreeSWITCH was set)
+VERBOSE_ONLY_EVENTS = frozenset({"CHANNEL_STATE", "CHANNEL_CALLSTATE", "CODEC"})
 #: events fired by timers, not by what the client did: not compared
 IGNORED_EVENTS = frozenset({"HEARTBEAT", "RE_SCHEDULE"})
 #: header values compared for each matched pair of events ("state values")
@@ -279,6 +282,19 @@ class Scenario:
             if key is not None:
                 lanes[key] += 1
         return replies, notices, lanes
+
+    @property
+    def verbose_events(self) -> bool | None:
+        """Whether the recording's FreeSWITCH had ``verbose_events`` on: its CHANNEL_STATE
+        (CALLSTATE, CODEC) events carry the channel variables. None: it shows no such
+        event (the scenario does not tell)."""
+        seen = False
+        for _, f in self.recorded.frames:
+            if f.is_event and f.event is not None and f.event.name in VERBOSE_ONLY_EVENTS:
+                if any(k.startswith("variable_") for k in f.event.headers):
+                    return True
+                seen = True
+        return False if seen else None
 
     def first_event_time(self, name: str) -> float | None:
         for t, f in self.recorded.frames:
