@@ -1,4 +1,4 @@
-"""03-load-test.ipynb in a real browser: JupyterLab + Chromium (Playwright), Run All Cells.
+"""04-load-test.ipynb in a real browser: JupyterLab + Chromium (Playwright), Run All Cells.
 
 Starts ``jupyter lab`` on 127.0.0.1 (a free port, a token) on a temporary copy of the
 notebook, opens it in Debian's Chromium driven by Playwright, runs every cell from the
@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOK = "03-load-test.ipynb"
+NOTEBOOK = "04-load-test.ipynb"
 CHROMIUM = os.environ.get("SWITCHIO_LAB_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -108,7 +108,7 @@ def test_load_test_notebook_runs_in_jupyterlab(jupyter) -> None:
     base, token, log_path = jupyter
     start = time.monotonic()
     ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / "03-load-test.png"
+    shot = ARTIFACTS / "04-load-test.png"
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
                                      args=CHROMIUM_ARGS)
@@ -157,10 +157,10 @@ def test_load_test_notebook_runs_in_jupyterlab(jupyter) -> None:
                                   ".jp-RenderedText[data-mime-type="
                                   "'application/vnd.jupyter.error']")
             assert errors.count() == 0, errors.first.text_content()
-            page.screenshot(path=str(ARTIFACTS / "03-load-test-end.png"))
+            page.screenshot(path=str(ARTIFACTS / "04-load-test-end.png"))
         except BaseException:
             try:
-                page.screenshot(path=str(ARTIFACTS / "03-load-test-failure.png"),
+                page.screenshot(path=str(ARTIFACTS / "04-load-test-failure.png"),
                                 full_page=True)
             finally:
                 print(log_path.read_text(errors="replace")[-4000:])
