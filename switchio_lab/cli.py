@@ -27,6 +27,24 @@ PASSWORD_ENV = "SWITCHIO_LAB_PASSWORD"
 DEFAULT_PASSWORD = "ClueCon"
 
 
+def _port(text: str) -> int:
+    """An argparse type: a TCP port (1-65535), refused with a clear message otherwise."""
+    if not (text.isdigit() and 0 < int(text) < 65536):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (1-65535)")
+    return int(text)
+
+
+def _contact(text: str) -> str:
+    """An argparse type: ``host`` or ``host:port`` (checked here, not at connect time)."""
+    from .core.pool import split_contact
+
+    try:
+        split_contact(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _add_password(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--password", default=None,
@@ -63,10 +81,10 @@ def _sim_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default=None,
                    help="one address for all nodes (ports then shift by 1 per node); "
                         "default: 127.0.0.1, 127.0.0.2, ...")
-    p.add_argument("--esl-port", type=int, default=8021, help="Event Socket port (default 8021)")
+    p.add_argument("--esl-port", type=_port, default=8021, help="Event Socket port (default 8021)")
     _add_password(p)
-    p.add_argument("--internal-port", type=int, default=5060, help="SIP profile 'internal'")
-    p.add_argument("--external-port", type=int, default=5080, help="SIP profile 'external'")
+    p.add_argument("--internal-port", type=_port, default=5060, help="SIP profile 'internal'")
+    p.add_argument("--external-port", type=_port, default=5080, help="SIP profile 'external'")
     p.add_argument("--max-sessions", type=int, default=10000)
     p.add_argument("--sps", type=int, default=10000, help="sessions per second limit")
     p.add_argument("--context", default="switchio", help="context of inbound calls")
@@ -185,7 +203,8 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
         "serve", help="run apps as a service on FreeSWITCH hosts",
         description="Connect to each HOST[:PORT] Event Socket, load the apps on every node and "
                     "run until interrupted.")
-    p.add_argument("hosts", nargs="+", metavar="HOST", help="host or host:port (ESL, 8021)")
+    p.add_argument("hosts", nargs="+", metavar="HOST", type=_contact,
+                   help="host or host:port (ESL, 8021)")
     p.add_argument("--app", action="append", required=True, metavar="FILE.py[:NAME]",
                    help="an app to load: path.py:Class, module:Class, or path.py (all apps); "
                         "repeatable")
@@ -237,7 +256,8 @@ def _dial_parser(sub: argparse._SubParsersAction) -> None:
         description="Offer calls at --rate, holding at most --limit at once, from every HOST "
                     "to --dest; record one CDR row per leg into a run directory and print a "
                     "summary. Stops after --max-offered calls or --seconds, or on Ctrl-C.")
-    p.add_argument("hosts", nargs="+", metavar="HOST", help="host or host:port (ESL, 8021)")
+    p.add_argument("hosts", nargs="+", metavar="HOST", type=_contact,
+                   help="host or host:port (ESL, 8021)")
     p.add_argument("--dest", default=None,
                    help="where calls go: user@host:port (default: dial@<first host>:5080)")
     p.add_argument("--profile", default="external", help="SIP profile to call out on")

@@ -42,7 +42,10 @@ def split_contact(contact: Any, port: int = 8021, auth: str = "ClueCon"
     """
     if isinstance(contact, str):
         host, sep, tail = contact.rpartition(":")
-        if sep and tail.isdigit() and (host.count(":") == 0 or host.startswith("[")):
+        if sep and (host.count(":") == 0 or host.startswith("[")):  # host:port, [v6]:port
+            if not (tail.isdigit() and 0 < int(tail) < 65536) or not host.strip("[]"):
+                raise ValueError(f"bad contact {contact!r}: expected host or host:port with "
+                                 f"a port from 1 to 65535")
             return [(host.strip("[]"), int(tail), auth)]
         return [(contact.strip("[]"), port, auth)]
     if isinstance(contact, tuple) and len(contact) == 2:

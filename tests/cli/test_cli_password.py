@@ -77,3 +77,23 @@ def test_sim_warns_when_the_event_socket_leaves_loopback() -> None:
     for host in ("0.0.0.0", "192.0.2.7", "::", "lab.example.net"):
         text = _exposure_warning(host)
         assert text and "reachable from the network" in text and host in text
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["sim", "--esl-port", "99999"], "'99999' is not a port (1-65535)"),
+    (["sim", "--external-port", "0"], "'0' is not a port"),
+    (["dial", "127.0.0.1:abc"], "bad contact '127.0.0.1:abc'"),
+    (["serve", "host:70000"], "bad contact 'host:70000'"),
+])
+def test_bad_ports_and_contacts_are_refused_by_the_parser(argv, message, capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        build_parser().parse_args(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"switchio-lab {argv[0]}: error:" in err and message in err
+    assert "Traceback" not in err
+
+
+def test_good_contacts_pass() -> None:
+    for host in ("127.0.0.1", "127.0.0.1:8021", "[::1]:8021", "::1", "fs.example.net"):
+        assert build_parser().parse_args(["dial", host]).hosts == [host]
