@@ -116,6 +116,7 @@ class OriginatorAccounting:
             "concurrent": self.concurrent,
             "peak_concurrent": self.peak_concurrent,
             "skipped": self._skipped,
+            "skipped_disconnected": self._skipped_disconnected,
             "cps": self.cps,
             "elapsed": elapsed,
             "offered_by_app": dict(self._by_app),

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import math
 
-from ...connection.errors import ESLError
+from ...connection.errors import ESLError, NotConnected
 from ...models import SessionEnded
 from .accounting import CallRecord
 from .failures import client_cause
@@ -23,6 +23,8 @@ class OriginatorCalls:
         client = rec.client
         try:
             try:
+                if not client.connected:  # dropped since the offer: never wait for it
+                    raise NotConnected(f"{client!r} is not connected")
                 job = await client.originate(
                     settings["dest_url"], app_id=rec.app_id, uuid=rec.uuid,
                     profile=settings["profile"], proxy=settings["proxy"],

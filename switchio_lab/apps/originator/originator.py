@@ -51,9 +51,10 @@ class Change(NamedTuple):
     """What an :meth:`Originator.on_change` observer is told.
 
     ``kind`` is ``"state"`` (``name`` is ``"state"``), ``"setting"`` (``name`` is the
-    setting) or ``"stat"`` (``name`` is ``offered``, ``answered``, ``failed`` or
-    ``completed``; ``old``/``new`` are the counts, and for ``failed`` the total, with the
-    cause in ``detail``).
+    setting) or ``"stat"`` (``name`` is ``offered``, ``answered``, ``failed``,
+    ``completed`` or ``skipped``; ``old``/``new`` are the counts, and for ``failed`` the
+    total, with the cause in ``detail``; a ``skipped`` change is a call skipped because no
+    node was connected, ``detail`` ``"disconnected"``).
     """
 
     owner: Originator
@@ -133,7 +134,9 @@ class Originator(OriginatorSettings, OriginatorAccounting, OriginatorScheduler, 
     slot. After a stall (a busy loop, a blocked notebook cell, the limit) the schedule
     catches up by at most ``max(max_lag * rate, max_burst)`` calls (:attr:`max_lag`,
     :attr:`max_burst`); the calls due before that are skipped, not made up, so a stall
-    never turns into a bigger burst (``stats()["skipped"]`` counts them).
+    never turns into a bigger burst (``stats()["skipped"]`` counts them). Calls falling
+    due while no node of the pool is connected are skipped too (never queued for the
+    reconnect): ``stats()["skipped_disconnected"]`` counts those.
     """
 
     #: how far behind the schedule may fall and still be caught up: ``max_lag`` seconds
@@ -195,6 +198,8 @@ class Originator(OriginatorSettings, OriginatorAccounting, OriginatorScheduler, 
         self.peak_concurrent = 0
         self._recent: deque[float] = deque()  # offer times of the last second
         self._skipped = 0
+        self._skipped_disconnected = 0  # of those, due while no node was connected
+        self._disconnected_since: float | None = None
         self._started_at: float | None = None
         self._stopped_at: float | None = None
         # scheduling
@@ -324,7 +329,7 @@ class Originator(OriginatorSettings, OriginatorAccounting, OriginatorScheduler, 
         self._failed.clear()
         self._by_app.clear()
         self._by_node.clear()
-        self.peak_concurrent = self._skipped = 0
+        self.peak_concurrent = self._skipped = self._skipped_disconnected = 0
         self._recent.clear()
         self._started_at = self._stopped_at = None
         self._notify("stat", "offered", None, 0)
