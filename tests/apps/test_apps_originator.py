@@ -3,7 +3,7 @@
 Every run is watched by :class:`Watch`, which checks the accounting invariants every
 10 ms while calls are placed:
 
-    offered == answered + failed_total + active,   answered == up + completed,
+    offered == answered + failed_total + lost + active,   answered == up + completed,
     concurrent == active + up <= limit
 
 and, where every call succeeds, that the switch never holds more calling legs than the
@@ -55,8 +55,8 @@ class Watch:
         o = self.orig
         s = o.stats()
         t = time.perf_counter()
-        if s["offered"] != s["answered"] + s["failed_total"] + s["active"]:
-            self.errors.append(f"offered != answered + failed + active: {s}")
+        if s["offered"] != s["answered"] + s["failed_total"] + s["lost"] + s["active"]:
+            self.errors.append(f"offered != answered + failed + lost + active: {s}")
         if s["failed_total"] != sum(s["failed"].values()):
             self.errors.append(f"failed_total != sum(failed): {s}")
         if s["answered"] != s["up"] + s["completed"]:
@@ -625,7 +625,8 @@ async def test_no_burst_after_a_reconnect(make, cluster) -> None:
         dealt, span = log.scheduled_between(down, loop.time())
         assert_rate(dealt, span, rate, orig.max_burst)
         # every call offered is accounted for
-        assert stats["offered"] == stats["answered"] + stats["failed_total"] + stats["active"]
+        assert stats["offered"] == (stats["answered"] + stats["failed_total"] + stats["lost"]
+                                    + stats["active"])
         await orig.waitwhile(timeout=scaled(5))
     finally:
         await client.disconnect()

@@ -131,7 +131,7 @@ class OriginatorScheduler:
         if concurrent > self.peak_concurrent:
             self.peak_concurrent = concurrent
         rec.task = self._loop.create_task(self._place(rec))  # type: ignore[union-attr]
-        self._notify("stat", "offered", old, self._offered)
+        self._notify("stat", "offered", old, self._offered, None, rec)
 
 
 
