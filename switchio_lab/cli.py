@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import os
 import signal
 import sys
@@ -250,6 +251,45 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 # -- dial -----------------------------------------------------------------------------------
+#: the default call duration holds this share of --limit in progress at --rate, so the rate,
+#: not the limit, is what holds (the rest covers call setup and teardown)
+DIAL_LOAD = 0.8
+#: below this a derived duration is reported as short
+DIAL_SHORT_CALL = 0.5
+#: how long dial waits, once the calls are over, for the last legs' CDR rows (default)
+DIAL_CDR_TIMEOUT = 10.0
+
+
+def dial_duration(rate: float, limit: int, duration: float | None = None
+                  ) -> tuple[float, list[str]]:
+    """The call duration ``dial`` uses, and warnings about what it means for the rate.
+
+    Without ``duration`` it is derived so that ``rate`` holds: each call holds a slot from
+    its offer until its calling leg is gone, so the calls in progress are about
+    ``rate * duration`` (plus setup and teardown), and ``limit`` must stay above that.
+    The default keeps ``rate * duration`` at :data:`DIAL_LOAD` of ``limit``. A duration
+    given that needs more than 90% of ``limit`` is warned about: the limit, not the rate,
+    then sets how many calls are offered per second (about ``limit / duration``).
+    """
+    warnings = []
+    if duration is None:
+        duration = DIAL_LOAD * limit / rate
+        if duration < DIAL_SHORT_CALL:
+            warnings.append(
+                f"calls are held only {duration:.3g} s: at --rate {rate:g} the --limit "
+                f"{limit} allows no longer (rate x duration must stay below the limit); "
+                f"raise --limit to {math.ceil(rate * DIAL_SHORT_CALL / DIAL_LOAD)} or more "
+                "for longer calls")
+    elif rate * duration > 0.9 * limit:
+        need = math.ceil(rate * duration / DIAL_LOAD)
+        warnings.append(
+            f"--rate {rate:g} cannot be reached: --rate x --duration = "
+            f"{rate * duration:.3g} calls in progress, but --limit is {limit}, so at most "
+            f"about {limit / duration:.3g} calls/s are offered; raise --limit to {need} or "
+            f"more, or lower --duration to {DIAL_LOAD * limit / rate:.3g} s or less")
+    return duration, warnings
+
+
 def _dial_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "dial", help="run a headless load test (the Originator) and store its CDRs",
@@ -265,9 +305,14 @@ def _dial_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rate", type=float, default=10.0, help="calls per second (default 10)")
     p.add_argument("--limit", type=int, default=10, help="max concurrent calls (default 10)")
     p.add_argument("--duration", type=float, default=None,
-                   help="seconds each call is held (default: derived from rate and limit)")
+                   help=f"seconds each call is held (default: {DIAL_LOAD:g} x limit / rate, "
+                        "so that the rate holds)")
     p.add_argument("--max-offered", type=int, default=None, help="stop after this many calls")
     p.add_argument("--seconds", type=float, default=None, help="stop offering after this long")
+    p.add_argument("--cdr-timeout", type=float, default=DIAL_CDR_TIMEOUT,
+                   help="once the calls are over, wait this long for the last legs' CDR rows "
+                        f"(default {DIAL_CDR_TIMEOUT:g} s); legs still missing are reported "
+                        "and written as lost")
     p.add_argument("--app", action="append", default=[], metavar="FILE.py[:NAME]",
                    help="app(s) for the calls (default: the built-in TonePlay)")
     _add_password(p)
@@ -286,14 +331,14 @@ def _bar(done: int, total: float, width: int = 24) -> str:
 
 def _status(stats: dict, max_offered: float) -> str:
     failed = stats["failed_total"]
+    lost = f"  lost {stats['lost']:>4}" if stats.get("lost") else ""
     return (f"{_bar(stats['offered'], max_offered)}{stats['state'].lower():11s} "
             f"offered {stats['offered']:>6}  answered {stats['answered']:>6}  "
-            f"failed {failed:>5}  up {stats['up']:>5}  ringing {stats['active']:>4}  "
+            f"failed {failed:>5}{lost}  up {stats['up']:>5}  ringing {stats['active']:>4}  "
             f"{stats['cps']:6.1f} cps")
 
 
 async def _run_dial(args: argparse.Namespace) -> Path:
-    import math
     import time
 
     from .apps import players
@@ -305,30 +350,38 @@ async def _run_dial(args: argparse.Namespace) -> Path:
 
     apps = [app for spec in args.app for app in load_app_spec(spec)] or [
         ("TonePlay", players.TonePlay)]
-    service = Service(args.hosts, auth=args.password, reconnect=False)
+    duration, warnings = dial_duration(args.rate, args.limit, args.duration)
+    # reconnecting: a switch that restarts mid-run loses the calls it held (their CDR rows
+    # say so), not the run
+    service = Service(args.hosts, auth=args.password, reconnect=True)
     try:
         await service.run()
     except Exception as exc:
         raise SystemExit(f"switchio-lab dial: {exc}") from None
     writer = RunWriter(root=args.runs_dir, name=args.name)
     writer.start()
+    cdr = CDR()
     tty = sys.stdout.isatty()
     try:
-        await service.apps.load_app(CDR, "cdr", observe=True, sink=writer.table("cdr"))
+        await service.apps.load_app(cdr, "cdr", observe=True, sink=writer.table("cdr"))
         host = service.pool.clients[0].host
         dest = args.dest or f"dial@{host}:5080"
         try:
             orig = Originator(service.pool, rate=args.rate, limit=args.limit,
-                              duration=args.duration, dest_url=dest, profile=args.profile,
+                              duration=duration, dest_url=dest, profile=args.profile,
                               proxy=args.proxy,
                               max_offered=args.max_offered if args.max_offered else math.inf)
         except ValueError as exc:
             raise SystemExit(f"switchio-lab dial: {exc}") from None
-        for name, app in apps:
-            await orig.load_app(app, name)
+        cdr.follow(orig)  # calls that never had a leg get their row too
+        app_ids = [await orig.load_app(app, name) for name, app in apps]
         print(f"run directory: {writer.path}", flush=True)
         print(f"dialing {dest} from {', '.join(service.pool.names)}: rate {orig.rate:g}/s, "
-              f"limit {orig.limit}, duration {orig.duration:g} s", flush=True)
+              f"limit {orig.limit}, duration {orig.duration:.3g} s"
+              + ("" if args.duration is not None else " (derived: the rate holds)"),
+              flush=True)
+        for warning in warnings:
+            print(f"switchio-lab dial: warning: {warning}", file=sys.stderr, flush=True)
         stop = _stop_on_signals()
         orig.start()
         started = time.monotonic()
@@ -352,16 +405,32 @@ async def _run_dial(args: argparse.Namespace) -> Path:
             await orig.waitwhile(timeout=10.0)
         final = orig.stats()
         print(("\r" if tty else "") + _status(final, max_offered), flush=True)
+        # the calling legs are gone; the far legs' rows may come later still
+        missing = await cdr.drain(args.cdr_timeout, app_ids=app_ids,
+                                  clients=service.pool.clients)
+        if missing:
+            print(f"switchio-lab dial: {len(missing)} leg(s) had no CDR row "
+                  f"{args.cdr_timeout:g} s after the calls ended; written as lost:",
+                  file=sys.stderr, flush=True)
+            for leg in missing[:20]:
+                print(f"  {leg['uuid']} on {leg['node']} ({leg['direction']}, {leg['state']}, "
+                      f"call {leg['call_uuid']})", file=sys.stderr, flush=True)
+            if len(missing) > 20:
+                print(f"  ... and {len(missing) - 20} more", file=sys.stderr, flush=True)
     finally:
+        cdr.close()  # rows that still come are counted, never handed to a closed writer
         await writer.aclose()
         await service.stop()
-    cdr = load(writer.path).get("cdr")
+    frame = load(writer.path).get("cdr")
     print("\nsummary")
     print(f"  offered {final['offered']}, answered {final['answered']}, "
-          f"failed {final['failed_total']}, peak concurrent {final['peak_concurrent']}")
-    if cdr is not None and len(cdr):
-        print(summary(cdr, offered=final["offered"]).to_string())
-        causes = failures_by_cause(cdr)
+          f"failed {final['failed_total']}, lost {final['lost']}, "
+          f"peak concurrent {final['peak_concurrent']}")
+    print(f"  {cdr.count} CDR rows ({cdr.lost} of lost legs)"
+          + (f", {cdr.late} too late" if cdr.late else ""))
+    if frame is not None and len(frame):
+        print(summary(frame, offered=final["offered"]).to_string())
+        causes = failures_by_cause(frame)
         if len(causes):
             print("failures by cause:")
             print(causes.to_string())
@@ -374,6 +443,8 @@ def _dial(args: argparse.Namespace) -> int:
         raise SystemExit("switchio-lab dial: --rate must be > 0")
     if args.limit < 1:
         raise SystemExit("switchio-lab dial: --limit must be at least 1")
+    if args.cdr_timeout < 0:
+        raise SystemExit("switchio-lab dial: --cdr-timeout must be >= 0")
     asyncio.run(_run_dial(args))
     return 0
 

@@ -12,6 +12,16 @@ fills with the leg's timing and RTP variables). For the calling leg of a ``bgapi
 originate the row waits (up to ``job_timeout`` seconds) for the job's result, which
 FreeSWITCH sends just *after* that event, so ``job_result`` is filled in.
 
+Every leg gets its row, even one whose ``CHANNEL_HANGUP_COMPLETE`` never comes: a leg the
+listener marks lost (the switch crashed or restarted while the connection was down: see
+:meth:`EventListener.on_lost <switchio_lab.core.listener.EventListener.on_lost>`) gets a row
+with ``lost`` set and the reason in ``lost_reason``. :meth:`CDR.follow` an Originator and
+the calls it offered that never had a leg (the originate failed before the switch made a
+channel, or its connection was lost first) get a row for their calling leg too, so the
+CDR counts what the Originator counts. :meth:`CDR.drain` waits until every leg seen has
+its row (before closing the run): the far leg's ``CHANNEL_HANGUP_COMPLETE`` may come well
+after the calling leg is gone.
+
 The columns and their dtypes are :data:`CDR_SCHEMA` (``(name, dtype, description)``;
 dtypes are pandas dtype names, so :mod:`switchio_lab.measure` builds typed tables from
 them). Rows hold plain Python values (``str``, ``int``, ``float``, ``bool`` or ``None``):
@@ -27,9 +37,10 @@ one app id holds one app.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .. import marks
@@ -77,6 +88,12 @@ CDR_SCHEMA: tuple[tuple[str, str, str], ...] = (
     ("hangup_disposition", _STR, "who ended it and how (variable_sip_hangup_disposition: "
                                  "send_bye, recv_bye, recv_refuse, send_cancel ...)"),
     ("job_ok", _BOOL, "the originate job succeeded (+OK); False for -ERR or no job"),
+    ("lost", _BOOL, "the leg's end was never seen: the listener marked it lost (the "
+                    "connection was down when it ended, e.g. a switch crash), its row was "
+                    "given up waiting for (CDR.drain), or its call was lost before the "
+                    "switch made it (CDR.follow); hangup_cause is LOST unless a "
+                    "CHANNEL_HANGUP told the cause"),
+    ("lost_reason", _STR, "why the leg is lost (missing when it is not)"),
     # -- durations (seconds)
     ("pdd", _F64, "post-dial delay: from the leg's creation to the first of progress "
                   "(180), early media (183) or answer, on the switch's clock "
@@ -160,15 +177,21 @@ class CDR:
         self.sink: Sink = self.rows.append
         self.job_timeout = 5.0
         self.count = 0  # rows made
+        self.lost = 0  # of those, rows of lost legs
         self.sink_errors = 0
+        self.closed = False
+        self.late = 0  # rows that came after close(): not given to the sink
+        #: legs seen (their CHANNEL_CREATE) whose row is not made yet: uuid -> Session
+        self.open: dict[str, Any] = {}
+        self._given_up: set[str] = set()  # legs drain() made lost rows for
+        self._changed: asyncio.Event | None = None
 
-    def prepost(self, client: Any, sink: Sink | None = None, job_timeout: float = 5.0
-                ) -> None:
+    def prepost(self, client: Any, sink: Sink | None = None, job_timeout: float = 5.0):
         """Set up: rows go to ``sink`` if given (a callable taking a row, or an object
         with a ``table(name, schema)`` method returning one, such as a ``RunWriter``: its
         ``cdr`` table); ``job_timeout`` bounds the wait for the originate job's result (0:
-        do not wait)."""
-        del client  # each session knows its client (the node is Session.host)
+        do not wait). The client's listener tells the app of lost legs until it is
+        unloaded."""
         if sink is not None:
             table = getattr(sink, "table", None)
             if not callable(sink) and callable(table):  # a RunWriter: its "cdr" table
@@ -178,6 +201,17 @@ class CDR:
                                 f"{type(sink).__name__}")
             self.sink = sink
         self.job_timeout = job_timeout
+        listener = getattr(client, "listener", None)
+        remove = listener.on_lost(self.on_lost) if listener is not None else None
+        yield
+        if remove is not None:
+            remove()
+
+    @marks.callback("CHANNEL_CREATE")
+    def on_create(self, sess: Any) -> None:
+        """A leg exists: it is owed a row (see :meth:`drain`)."""
+        if not self.closed:
+            self.open[sess.uuid] = sess
 
     @marks.coroutine("CHANNEL_HANGUP_COMPLETE")
     async def on_hangup_complete(self, sess: Any) -> None:
@@ -187,20 +221,144 @@ class CDR:
             # FreeSWITCH sends a failed originate's result just after this event
             with contextlib.suppress(Exception):  # a timeout, a lost connection
                 await job.wait(self.job_timeout)
+        if sess.uuid in self._given_up:  # drain() wrote it off already: no second row
+            self._given_up.discard(sess.uuid)
+            log.warning("CDR: leg %s ended after its row was written as lost", sess.uuid)
+            return
         self.emit(self.row(sess))
 
+    def on_lost(self, sess: Any, reason: str) -> None:
+        """The listener marked ``sess`` lost: its end will never be seen; make its row
+        now, marked lost."""
+        if sess.uuid in self._given_up:
+            return
+        self.emit(self.row(sess, lost=reason))
+
     def emit(self, row: dict[str, Any]) -> None:
-        """Hand ``row`` to the sink (a failing sink is logged, never raised)."""
+        """Hand ``row`` to the sink (a failing sink is logged, never raised). After
+        :meth:`close` rows are counted in :attr:`late` and dropped, with a warning."""
+        self.open.pop(row.get("uuid"), None)
+        self._wake()
+        if self.closed:
+            self.late += 1
+            log.warning("CDR: closed; the row of leg %s came too late and is dropped",
+                        row.get("uuid"))
+            return
         self.count += 1
+        if row.get("lost"):
+            self.lost += 1
         try:
             self.sink(row)
         except Exception:
             self.sink_errors += 1
             log.exception("CDR: the sink failed on the row for leg %s", row.get("uuid"))
 
+    def _wake(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+
+    # -- every leg its row ------------------------------------------------------------------
+    def pending(self, app_ids: Iterable[str | None] | None = None) -> list[dict[str, Any]]:
+        """The legs seen whose row is not made yet (of ``app_ids``' calls, if given):
+        ``uuid``, ``call_uuid``, ``node``, ``direction``, ``app_id`` and ``state``
+        (``up``, ``hungup``: its HANGUP_COMPLETE is awaited)."""
+        wanted = set(app_ids) if app_ids is not None else None
+        out = []
+        for uuid, sess in self.open.items():
+            if wanted is not None and sess.appname not in wanted:
+                continue
+            call = sess.call
+            out.append({"uuid": uuid, "call_uuid": call.uuid if call is not None else uuid,
+                        "node": sess.host, "direction": sess.get("Call-Direction"),
+                        "app_id": sess.appname, "state": "hungup" if sess.hungup else "up"})
+        return out
+
+    async def drain(self, timeout: float = 10.0, *, app_ids: Iterable[str | None] | None = None,
+                    clients: Iterable[Any] = (), give_up: bool = True
+                    ) -> list[dict[str, Any]]:
+        """Wait until every leg seen (of ``app_ids``' calls, if given) has its row, at
+        most ``timeout`` seconds; return the legs still without one (empty: all in).
+
+        Call it once the calls are over, before closing the sink: a far leg's
+        CHANNEL_HANGUP_COMPLETE may come well after the calling leg is gone. ``clients``:
+        first ask each of these (connected) clients one ``api`` round trip, so every event
+        the switch sent before it (every leg created so far) has been read. With
+        ``give_up`` (the default) the legs still missing at the end get a row now, marked
+        lost (``lost_reason`` says so), so every leg has its row.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        for client in clients:
+            if getattr(client, "connected", False):
+                with contextlib.suppress(Exception):
+                    await client.api("status", timeout=max(0.1, deadline - loop.time()))
+        self._changed = changed = asyncio.Event()
+        try:
+            while self.pending(app_ids):
+                left = deadline - loop.time()
+                if left <= 0:
+                    break
+                changed.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(changed.wait(), min(left, 0.5))
+        finally:
+            if self._changed is changed:
+                self._changed = None
+        missing = self.pending(app_ids)
+        if missing and give_up:
+            reason = (f"no CHANNEL_HANGUP_COMPLETE within {timeout:g} s after the calls "
+                      "ended (CDR.drain gave up)")
+            for leg in missing:
+                sess = self.open.get(leg["uuid"])
+                if sess is not None:
+                    self._given_up.add(sess.uuid)
+                    self.emit(self.row(sess, lost=reason))
+        return missing
+
+    def close(self) -> None:
+        """No more rows: those that still come are counted in :attr:`late`, not written."""
+        self.closed = True
+        self.open.clear()
+
+    def follow(self, originator: Any) -> Callable[[], None]:
+        """Give a row to every call ``originator`` offers that never had a leg.
+
+        A call whose originate failed before the switch made a channel (a client-side
+        error, ``SWITCH_CONGESTION`` ...) or whose connection was lost before the switch
+        said anything has no leg, hence no row of its own: it gets one here, for its
+        calling leg (``uuid`` and ``call_uuid`` are the call's, ``create`` is missing,
+        ``hangup_cause`` is the failure's cause, or ``LOST`` with ``lost`` set for a lost
+        call). Returns a function that stops following."""
+        def seen(change: Any) -> None:
+            if change.kind != "stat" or change.name not in ("failed", "lost"):
+                return
+            call = getattr(change, "call", None)
+            if call is None or call.has_leg:
+                return
+            self.emit(self.unseen_row(call, change.detail, lost=change.name == "lost"))
+        return originator.on_change(seen, kinds=["stat"])
+
     @staticmethod
-    def row(sess: Any) -> dict[str, Any]:
-        """The CDR row of session ``sess`` (which has hung up)."""
+    def unseen_row(call: Any, cause: str | None, lost: bool = False) -> dict[str, Any]:
+        """The row of a call that never had a leg (see :meth:`follow`): ``call`` has
+        ``uuid``, ``node``, ``app_id``, ``offered`` (epoch seconds) and ``destination``."""
+        row: dict[str, Any] = dict.fromkeys(CDR_DTYPES)
+        row.update({
+            "uuid": call.uuid, "call_uuid": call.uuid, "app_id": call.app_id,
+            "direction": "outbound", "node": call.node,
+            "destination": getattr(call, "destination", None),
+            "req_originate": call.offered, "answered": False,
+            "hangup_cause": "LOST" if lost else (cause or "UNKNOWN"), "job_ok": False,
+            "billsec": 0.0, "lost": lost,
+            "lost_reason": (f"{cause}: the connection was lost before the switch answered "
+                            "the originate" if lost else None),
+        })
+        return row
+
+    @staticmethod
+    def row(sess: Any, lost: str | None = None) -> dict[str, Any]:
+        """The CDR row of session ``sess`` (which has hung up; ``lost``: the reason it is
+        lost, its end never seen)."""
         get = sess.get
         times = sess.times
         job = sess.job
@@ -245,10 +403,13 @@ class CDR:
             "job_launch": job_launch,
             "job_result": job.result_time if job is not None else None,
             "answered": answered,
-            "hangup_cause": sess.cause or get("Hangup-Cause") or get("variable_hangup_cause"),
+            "hangup_cause": sess.cause or get("Hangup-Cause") or get("variable_hangup_cause")
+            or ("LOST" if lost else None),
             "hangup_cause_q850": _int(get("variable_hangup_cause_q850")),
             "hangup_disposition": get("variable_sip_hangup_disposition"),
             "job_ok": bool(job is not None and job.successful),
+            "lost": lost is not None,
+            "lost_reason": lost,
             "pdd": _since(start, progress, progress_media, answered_at),
             "answer_delay": _since(start, answered_at),
             "billsec": billsec,

@@ -35,6 +35,7 @@ from ..esl.protocol import (
     Reply,
     Subscriptions,
     Unsolicited,
+    passes_filters,
 )
 from ..esl.requests import Request
 from .errors import (
@@ -128,14 +129,18 @@ class Connection:
 
     @property
     def event_names(self) -> set[str]:
+        """The events the user subscribed to (not the client's own BACKGROUND_JOB)."""
         return self.protocol.subscriptions.names
 
     @property
     def filters(self) -> list[tuple[str, str]]:
+        """The user's filters (not the one the client adds to let BACKGROUND_JOB through;
+        the server's whole list is ``subscriptions.server_filters``)."""
         return self.protocol.subscriptions.filters
 
     def is_subscribed(self, name: str) -> bool:
-        """True if events called ``name`` (or CUSTOM subclass ``name``) are delivered."""
+        """True if the user subscribed to events called ``name`` (or CUSTOM subclass
+        ``name``)."""
         return self.protocol.subscriptions.is_subscribed(name)
 
     @property
@@ -247,6 +252,9 @@ class Connection:
             job = self._jobs.pop(event.get("Job-UUID", ""), None)
             if job is not None:
                 job._resolve(event)
+        subs = self.protocol.subscriptions
+        if (subs.own_names or subs.own_filters) and subs.only_own(event):
+            return  # it came for the client's own use (a job's result), not the user's
         for names, cb in self._callbacks:
             if names is None or name in names or event.name in names:
                 try:
@@ -297,9 +305,13 @@ class Connection:
             stream.close()
 
     # -- sending -------------------------------------------------------------------
-    async def send(self, data: bytes, *, timeout: float | None = None) -> Frame:
+    async def send(self, data: bytes, *, timeout: float | None = None,
+                   own: bool = False) -> Frame:
         """Write one serialized command and return its reply frame (``command/reply`` or
-        ``api/response``). Replies are matched to commands in the order they were sent."""
+        ``api/response``). Replies are matched to commands in the order they were sent.
+        ``own``: the connection sends it for itself (a subscription or filter it needs),
+        recorded apart from the user's (see :class:`~switchio_lab.esl.protocol.Subscriptions`).
+        """
         timeout = self.timeout if timeout is None else timeout
         if not self.connected and not (self._handshaking and self._wire is not None
                                        and asyncio.current_task() is self._handshaker):
@@ -308,7 +320,7 @@ class Connection:
         if wire is None or wire.transport is None:
             raise NotConnected(f"{self}: not connected")
         fut: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
-        request = self.protocol.send(data, fut)
+        request = self.protocol.send(data, fut, own=own)
         if self._command_callbacks:
             self._observe(request, None)
         wire.transport.write(request)
@@ -352,9 +364,10 @@ class Connection:
     async def _wait_connected(self, timeout: float) -> None:
         raise NotConnected(f"{self}: not connected")
 
-    async def command(self, data: bytes, *, timeout: float | None = None) -> str:
+    async def command(self, data: bytes, *, timeout: float | None = None,
+                      own: bool = False) -> str:
         """Send a command; return its reply text; ``-ERR`` raises :class:`CommandError`."""
-        frame = await self.send(data, timeout=timeout)
+        frame = await self.send(data, timeout=timeout, own=own)
         text = frame.reply_text if frame.content_type == COMMAND_REPLY else frame.text
         if text.startswith("-ERR"):
             raise CommandError(Request.parse(data).label, text)
@@ -407,19 +420,32 @@ class Connection:
 
     async def unsubscribe(self, *names: str) -> str:
         """``nixevent <names>``."""
-        return await self.command(commands.nixevent(*names))
+        text = await self.command(commands.nixevent(*names))
+        await self._own_after_user_change()
+        return text
 
     async def noevents(self) -> str:
         """``noevents``: stop all event delivery."""
-        return await self.command(commands.noevents())
+        text = await self.command(commands.noevents())
+        await self._own_after_user_change()
+        return text
 
     async def filter(self, header: str, value: str) -> str:
-        """``filter <header> <value>``: only matching events are delivered."""
-        return await self.command(commands.filter(header, value))
+        """``filter <header> <value>``: only matching events are delivered (FreeSWITCH
+        ORs filters: an event passes if any ``header value`` matches and no
+        ``header -value`` does)."""
+        text = await self.command(commands.filter(header, value))
+        await self._own_after_user_change()
+        return text
 
     async def filter_delete(self, header: str, value: str | None = None) -> str:
-        """``filter delete <header> [<value>]`` (``header="all"`` removes every filter)."""
-        return await self.command(commands.filter_delete(header, value))
+        """``filter delete <header> [<value>]`` (``header="all"`` removes every filter).
+
+        When the user's last filter goes, so does the one the client added for
+        BACKGROUND_JOB: the connection is unfiltered again, as the user asked."""
+        text = await self.command(commands.filter_delete(header, value))
+        await self._own_after_user_change()
+        return text
 
     # -- api / bgapi -----------------------------------------------------------------------
     async def api(self, command: str, *, timeout: float | None = None, check: bool = False) -> str:
@@ -445,7 +471,10 @@ class Connection:
 
         The Job-UUID is chosen here and the job registered before the command is sent,
         so a fast BACKGROUND_JOB is never missed. The connection subscribes to
-        BACKGROUND_JOB (and lets it through any filters) if it was not already.
+        BACKGROUND_JOB (and lets it through the user's filters) if it was not already:
+        for itself, so these subscriptions and filters are not the user's
+        (:attr:`event_names` and :attr:`filters` do not show them) and events that come
+        only because of them reach no callback or stream (only the job).
         """
         job = Job(job_uuid or str(uuidlib.uuid4()), command)
         data = commands.bgapi(command, job_uuid=job.uuid)  # a bad argument: nothing is sent
@@ -459,10 +488,27 @@ class Connection:
         return job
 
     async def _ensure_job_events(self) -> None:
-        if not self.is_subscribed("BACKGROUND_JOB"):
-            await self.subscribe("BACKGROUND_JOB")
-        if self.filters and ("Event-Name", "BACKGROUND_JOB") not in self.filters:
-            await self.filter("Event-Name", "BACKGROUND_JOB")
+        """Make the server send BACKGROUND_JOB here: the client's own subscription, and
+        its own filter while the user has filters that would stop it."""
+        subs = self.subscriptions
+        if not subs.delivered("BACKGROUND_JOB"):
+            await self.command(commands.event("BACKGROUND_JOB", format=self.event_format),
+                               own=True)
+        if subs.filters and not passes_filters(subs.server_filters, _JOB_PROBE):
+            await self.command(commands.filter(*JOB_FILTER), own=True)
+
+    async def _own_after_user_change(self) -> None:
+        """The user changed subscriptions or filters: the client's own follow.
+
+        Without user filters the client's filter goes (the connection is unfiltered, as
+        the user left it); with jobs still waiting, BACKGROUND_JOB is asked for again if
+        the change stopped it."""
+        subs = self.subscriptions
+        if subs.own_filters and not subs.filters:
+            for header, value in list(subs.own_filters):
+                await self.command(commands.filter_delete(header, value), own=True)
+        if self._jobs:
+            await self._ensure_job_events()
 
     # -- session control -------------------------------------------------------------------
     async def sendmsg(self, uuid: str | None = None, call_command: str = "execute",
@@ -521,6 +567,11 @@ class Connection:
     def __repr__(self) -> str:
         state = "connected" if self.connected else "not connected"
         return f"<{type(self).__name__} {self} {state}>"
+
+
+#: the filter the client adds for its jobs' results, and an event it must let through
+JOB_FILTER = ("Event-Name", "BACKGROUND_JOB")
+_JOB_PROBE = Event.from_headers({"Event-Name": "BACKGROUND_JOB"})
 
 
 def _names(names: Iterable[str]) -> frozenset[str] | None:

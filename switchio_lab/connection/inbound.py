@@ -213,10 +213,12 @@ class InboundClient(Connection):
 
     async def _restore(self) -> None:
         """Tell the new connection everything the old one had been told."""
-        todo = self.subscriptions.restore()
-        for data in todo:
+        subs = self.subscriptions
+        todo = [(data, False) for data in subs.restore()]
+        todo += [(data, True) for data in subs.restore_own()]  # the client's own, as its own
+        for data, own in todo:
             try:
-                await self.command(data)
+                await self.command(data, own=own)
             except CommandError as exc:
                 # e.g. the myevents session is gone: reconnecting again would not change
                 # that, so it is reported and the rest is restored

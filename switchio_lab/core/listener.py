@@ -21,7 +21,9 @@ re-synchronises with the switch (:meth:`EventListener.resync`) from
 ``api show channels as json``: sessions tracked when the connection dropped that still
 exist are kept and refreshed, those gone are marked lost (``hungup``, ``lost``, waiters
 failed with :class:`~switchio_lab.models.SessionEnded`) and forgotten, and channels
-created meanwhile are adopted (from ``uuid_dump``).
+created meanwhile are adopted (from ``uuid_dump``). A lost session gets none of its
+remaining events (its CHANNEL_HANGUP_COMPLETE and CHANNEL_DESTROY never come): whoever
+accounts for every leg (the CDR app) hears of it from :meth:`EventListener.on_lost`.
 """
 
 from __future__ import annotations
@@ -122,6 +124,7 @@ class EventListener:
         self._job_sessions: dict[str, Job] = {}  # session uuid -> job that will create it
         self._finishing: list[AppVersion] = []  # retired versions whose last call ended
         self._subscribing: set[str] = set()
+        self._lost_callbacks: list[Callable[[Session, str], Any]] = []
         self._handlers: dict[str, list[Callable[[Event], Any]]] = {
             "CHANNEL_CREATE": [self._handle_create],
             "CHANNEL_ORIGINATE": [self._handle_originate],
@@ -390,6 +393,8 @@ class EventListener:
         self.sessions.pop(sess.uuid, None)
         sess.hungup = True
         sess._end(why)
+        if sess.lost:
+            self._tell_lost(sess, why or "lost")
         call = sess.call
         if call is not None and call.done and self.calls.get(call.uuid) is call:
             del self.calls[call.uuid]
@@ -398,6 +403,30 @@ class EventListener:
                 version.calls -= 1
                 if version.retired and version.calls <= 0:
                     self._finishing.append(version)
+
+    # -- lost sessions ------------------------------------------------------------------------
+    def on_lost(self, callback: Callable[[Session, str], Any]) -> Callable[[], None]:
+        """Call ``callback(session, reason)`` for each session marked lost: gone while
+        the connection was down (found by :meth:`resync`), or left when the connection
+        closed for good. Such a session's remaining events (CHANNEL_HANGUP_COMPLETE,
+        CHANNEL_DESTROY) never come; ``session.lost`` is set and its waiters have failed.
+        Returns a function that removes the callback. Callbacks run inline; one that raises
+        is logged and counted in :attr:`handler_errors`."""
+        self._lost_callbacks.append(callback)
+
+        def remove() -> None:
+            if callback in self._lost_callbacks:
+                self._lost_callbacks.remove(callback)
+        return remove
+
+    def _tell_lost(self, sess: Session, reason: str) -> None:
+        for callback in list(self._lost_callbacks):
+            try:
+                callback(sess, reason)
+            except Exception:
+                self.handler_errors += 1
+                log.exception("listener: lost-session callback %r failed for %s", callback,
+                              sess.uuid)
 
     # -- jobs -------------------------------------------------------------------------------
     def _handle_bj(self, event: Event) -> tuple[bool, Job | None]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -118,7 +119,16 @@ class OtherFrame:
 
 @dataclass
 class Subscriptions:
-    """What the server has accepted on this connection, to show and to restore."""
+    """What the server has accepted on this connection, to show and to restore.
+
+    ``names``, ``subclasses`` and ``filters`` are what the *user* asked for. What the
+    client asked for itself (``bgapi`` needs BACKGROUND_JOB, and lets it through the
+    user's filters) is kept apart, in ``own_names`` and ``own_filters``: it is on the
+    server, and restored after a reconnect, but it is never shown as the user's and it
+    never changes what the user's callbacks receive (:meth:`wants`). ``own_filters`` is
+    only ever non-empty while the user has filters of their own: without any, the
+    connection is unfiltered, as the user left it.
+    """
 
     format: str = "plain"
     names: set[str] = field(default_factory=set)
@@ -127,37 +137,96 @@ class Subscriptions:
     myevents: tuple[str | None, str | None] | None = None
     linger: int | bool | None = None
     log_level: int | str | bool | None = None
+    own_names: set[str] = field(default_factory=set)  #: the client's, not the user's
+    own_filters: list[tuple[str, str]] = field(default_factory=list)  #: likewise
 
     def is_subscribed(self, name: str) -> bool:
-        """True if events called ``name`` (or CUSTOM subclass ``name``) are delivered."""
+        """True if the user subscribed to events called ``name`` (or CUSTOM subclass
+        ``name``)."""
         return "ALL" in self.names or name in self.names
 
-    def accepted(self, request: Request) -> None:
-        """Record a command the server answered ``+OK``."""
+    def delivered(self, name: str) -> bool:
+        """True if the server sends events called ``name``: the user's subscription or the
+        client's own."""
+        return self.is_subscribed(name) or name in self.own_names
+
+    @property
+    def server_filters(self) -> list[tuple[str, str]]:
+        """Every filter the server holds: the user's, then the client's own."""
+        return self.filters + [f for f in self.own_filters if f not in self.filters]
+
+    @property
+    def has_own(self) -> bool:
+        """True if the client added subscriptions or filters of its own."""
+        return bool(self.own_names or self.own_filters)
+
+    def wants(self, event: Any) -> bool:
+        """Would ``event`` reach this connection with only the user's subscriptions and
+        filters (none of the client's own)? FreeSWITCH's rules: the event name (or CUSTOM
+        subclass) subscribed, then, if there are filters, at least one ``header value``
+        filter matches (case-insensitive; ``/regex/``) and no ``header -value`` one."""
+        name = event.name
+        if not ("ALL" in self.names or name in self.names
+                or (name == "CUSTOM" and event.subclass in self.subclasses)):
+            return False
+        return not self.filters or passes_filters(self.filters, event)
+
+    def only_own(self, event: Any) -> bool:
+        """True if ``event`` reached the connection only because of the client's own
+        subscriptions or filters: it is not the user's to see."""
+        if not (self.own_names or self.own_filters):
+            return False
+        if event.name not in self.own_names and not (
+                self.own_filters and passes_filters(self.own_filters, event)):
+            return False
+        return not self.wants(event)
+
+    def accepted(self, request: Request, own: bool = False) -> None:
+        """Record a command the server answered ``+OK`` (``own``: the client's own)."""
         verb, args = request.verb, request.args
         if verb == "event" and args:
             self.format = args[0]
             wanted = list(args[1:])
+            if own:
+                self.own_names.update(n for n in wanted if not self.is_subscribed(n))
+                return
             self.names.update(wanted)
+            self.own_names.difference_update(wanted)
+            if "ALL" in wanted:
+                self.own_names.clear()
             if "CUSTOM" in wanted:  # FreeSWITCH reads every word after CUSTOM as a subclass
                 self.subclasses.update(wanted[wanted.index("CUSTOM") + 1:])
         elif verb == "nixevent":
             self.names.difference_update(args)
             self.subclasses.difference_update(args)
+            self.own_names.difference_update(args)
+            if "ALL" in args:
+                self.names.clear()
+                self.subclasses.clear()
+                self.own_names.clear()
         elif verb == "noevents":
             self.names.clear()
             self.subclasses.clear()
+            self.own_names.clear()
         elif verb == "filter" and len(args) >= 2:
             pair = (args[0], " ".join(args[1:]))
-            if pair not in self.filters:
-                self.filters.append(pair)
+            mine = self.own_filters if own else self.filters
+            if pair not in mine and not (own and pair in self.filters):
+                mine.append(pair)
+            if not own and pair in self.own_filters:  # the user's now
+                self.own_filters.remove(pair)
         elif verb == "filter delete" and args:
             header, value = args[0], " ".join(args[1:]) or None
             if header == "all":
                 self.filters.clear()
-            else:
-                self.filters = [(h, v) for h, v in self.filters
-                                if not (h == header and (value is None or v == value))]
+                self.own_filters.clear()
+                return
+
+            def kept(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+                return [(h, v) for h, v in pairs
+                        if not (h == header and (value is None or v == value))]
+            self.filters = kept(self.filters)
+            self.own_filters = kept(self.own_filters)
         elif verb == "myevents":
             uuid = args[0] if args and args[0] not in ("plain", "json", "xml") else None
             fmt = args[-1] if args and args[-1] in ("plain", "json", "xml") else None
@@ -172,7 +241,8 @@ class Subscriptions:
             self.log_level = None
 
     def restore(self) -> list[Request]:
-        """The commands that tell a new connection all this, in a working order."""
+        """The user's commands that tell a new connection all this, in a working order
+        (the client's own follow from :meth:`restore_own`)."""
         todo = []
         if self.names:  # subclasses last, after CUSTOM, or they would be read as names
             subclasses = sorted(self.subclasses & self.names)
@@ -189,6 +259,52 @@ class Subscriptions:
             todo.append(commands.log(None if self.log_level is True else self.log_level))
         return todo
 
+    def restore_own(self) -> list[Request]:
+        """The client's own subscriptions and filters, to send (as its own) after
+        :meth:`restore`'s; its filters only while the user has filters."""
+        todo = []
+        names = sorted(self.own_names - self.names)
+        if names:
+            todo.append(commands.event(*names, format=self.format))
+        if self.filters:
+            todo += [commands.filter(h, v) for h, v in self.own_filters
+                     if (h, v) not in self.filters]
+        return todo
+
+
+def passes_filters(filters: list[tuple[str, str]], event: Any) -> bool:
+    """FreeSWITCH's filter test (mod_event_socket): with no filters everything passes;
+    otherwise an event passes if a ``header value`` (or ``header +value``) filter matches
+    it and no ``header -value`` filter does. Values compare case-insensitively; a value
+    starting with ``/`` is a regular expression (``/pattern/``)."""
+    if not filters:
+        return True
+    send = False
+    for header, raw in filters:
+        have = event.get(header)
+        if have is None:
+            continue
+        value, positive = raw, True
+        while value and value[0] in "+- ":
+            if value[0] != " ":
+                positive = value[0] == "+"
+            value = value[1:]
+        if send and positive:
+            continue
+        if raw.startswith("/"):
+            pattern = value[1:-1] if len(value) > 1 and value.endswith("/") else value[1:]
+            try:
+                match = re.search(pattern, str(have)) is not None
+            except re.error:
+                match = False
+        else:
+            match = str(have).lower() == value.lower()
+        if match:
+            if not positive:
+                return False
+            send = True
+    return send
+
 
 class ClientProtocol:
     """One client connection's protocol state (inbound, or outbound with ``inbound=False``).
@@ -204,7 +320,7 @@ class ClientProtocol:
         self.subscriptions = Subscriptions()
         self.parser = Parser()
         self.state = State.CLOSED
-        self._pending: deque[tuple[Request, Any]] = deque()
+        self._pending: deque[tuple[Request, Any, bool]] = deque()
         self.disconnect_notice: Frame | None = None
         self.lingering = False
         self.frames_in = 0
@@ -222,7 +338,7 @@ class ClientProtocol:
     def connection_lost(self) -> list[tuple[Request, Any]]:
         """The transport closed: the commands (and tokens) that got no reply, in order."""
         self.state = State.CLOSED
-        left = list(self._pending)
+        left = [(request, token) for request, token, _ in self._pending]
         self._pending.clear()
         return left
 
@@ -232,13 +348,14 @@ class ClientProtocol:
         return len(self._pending)
 
     # -- commands ----------------------------------------------------------------------
-    def send(self, request: bytes, token: Any = None) -> bytes:
+    def send(self, request: bytes, token: Any = None, *, own: bool = False) -> bytes:
         """Queue ``request`` for a reply (``token`` comes back with it); returns the bytes
-        to write. Bytes built by hand are read into a :class:`Request`."""
+        to write. Bytes built by hand are read into a :class:`Request`. ``own``: the
+        client sends it for itself (see :class:`Subscriptions`), not for its user."""
         request = Request.parse(request)
         if request.verb == "auth" and self.state is State.AUTH_REQUESTED:
             self.state = State.AUTHENTICATING
-        self._pending.append((request, token))
+        self._pending.append((request, token, own))
         return request
 
     # -- bytes in --------------------------------------------------------------------
@@ -266,9 +383,9 @@ class ClientProtocol:
         if ctype == COMMAND_REPLY or ctype == API_RESPONSE:
             if not self._pending:
                 return Unsolicited(frame)
-            request, token = self._pending.popleft()
+            request, token, own = self._pending.popleft()
             if ctype == COMMAND_REPLY and frame.reply_text.startswith("+OK"):
-                self._accepted(request)
+                self._accepted(request, own)
             elif request.verb == "auth" and self.state is State.AUTHENTICATING:
                 self.state = State.REJECTED
             return Reply(request, token, frame)
@@ -291,15 +408,15 @@ class ClientProtocol:
             log.debug("frame of unknown type kept: %r", frame)
         return OtherFrame(frame)
 
-    def _accepted(self, request: Request) -> None:
+    def _accepted(self, request: Request, own: bool) -> None:
         if request.verb == "auth":
             if self.state is State.AUTHENTICATING:
                 self.state = State.OPEN
             return
-        self.subscriptions.accepted(request)
+        self.subscriptions.accepted(request, own)
 
 
 __all__ = [
     "AuthRequested", "ClientProtocol", "FramingError", "Goodbye", "Lingering", "OtherFrame",
-    "Rejected", "Reply", "State", "Subscriptions", "Unsolicited",
+    "Rejected", "Reply", "State", "Subscriptions", "Unsolicited", "passes_filters",
 ]

@@ -11,6 +11,9 @@ Definitions:
 - **offered**: calls attempted; by default the calls in the CDR. Pass ``offered=N`` (e.g.
   the Originator's count of originate attempts) to count attempts that never created a
   channel too.
+- **lost**: calls whose first leg's row is marked ``lost`` (its end was never seen: a
+  switch crash, a connection down) and that were not answered; with the Originator's
+  counts, ``offered == answered + failed + lost`` (:func:`summary`).
 - **ASR** (answer seizure ratio): answered calls / offered calls.
 - **ACD** (average call duration): mean ``billsec`` (answer to hangup) of answered calls.
 - **PDD** (post-dial delay): per call, its A-leg's ``pdd``: creation to the first of
@@ -48,6 +51,12 @@ def _answered(df: pd.DataFrame) -> pd.Series:
     if "answered" in df.columns:
         return df["answered"].fillna(False).astype(bool)
     return df["answer"].notna()
+
+
+def _lost(df: pd.DataFrame) -> pd.Series:
+    if "lost" in df.columns:
+        return df["lost"].fillna(False).astype(bool)
+    return pd.Series(False, index=df.index)
 
 
 def calls(df: pd.DataFrame) -> pd.DataFrame:
@@ -100,9 +109,12 @@ def concurrency(df: pd.DataFrame, freq: str | None = None, legs: bool = False) -
     """Calls up over time (legs up with ``legs=True``).
 
     Without ``freq``: a step function, the count after each creation or hangup (ends
-    before starts at the same instant). With ``freq``: the peak in each bin.
+    before starts at the same instant). With ``freq``: the peak in each bin. Lost legs
+    whose hangup was never seen are left out: when they ended is not known.
     """
     d = df if legs else calls(df)
+    if len(d):
+        d = d[~(_lost(d) & d["hangup"].isna())]
     if d.empty:
         return pd.Series([], index=pd.DatetimeIndex([], tz="UTC"), dtype="int64",
                          name="active")
@@ -148,8 +160,15 @@ def pdd_percentiles(df: pd.DataFrame, q: Sequence[float] = DEFAULT_QUANTILES) ->
     return out.rename("pdd")
 
 
+def lost_calls(df: pd.DataFrame) -> pd.DataFrame:
+    """The calls (first legs) whose row is marked lost, answered or not."""
+    c = calls(df)
+    return c.loc[_lost(c)].reset_index(drop=True) if len(c) else c
+
+
 def failures_by_cause(df: pd.DataFrame) -> pd.Series:
-    """Unanswered calls counted by hangup cause, most frequent first."""
+    """Unanswered calls counted by hangup cause (``LOST`` for lost ones whose cause was
+    never seen), most frequent first."""
     if df.empty:
         return pd.Series([], dtype="int64", name="failures")
     c = calls(df)
@@ -204,7 +223,9 @@ def mos_summary(df: pd.DataFrame, threshold: float = MOS_THRESHOLD, by: str | No
 
 
 def summary(df: pd.DataFrame, offered: int | None = None, freq: str = "1s") -> pd.Series:
-    """The headline numbers of a run: calls, answered, failed, ``asr``, ``acd``,
+    """The headline numbers of a run: calls, answered, failed, lost (unanswered calls
+    whose end was never seen; ``offered == answered + failed + lost``),
+    ``lost_after_answer`` (answered calls lost so), ``asr``, ``acd``,
     ``pdd_p50``/``pdd_p95``, ``mos_mean``/``mos_min``, ``peak_concurrency``, ``start``/
     ``end`` (datetimes), ``seconds`` (first creation to last hangup) and ``mean_cps``
     (the mean offered rate while calls were created: ``(calls - 1)`` over first to last
@@ -212,6 +233,8 @@ def summary(df: pd.DataFrame, offered: int | None = None, freq: str = "1s") -> p
     c = calls(df)
     n_calls = len(c)
     answered = int(_answered(c).sum()) if n_calls else 0
+    lost = int((_lost(c) & ~_answered(c)).sum()) if n_calls else 0
+    lost_after_answer = int((_lost(c) & _answered(c)).sum()) if n_calls else 0
     pdd = pdd_percentiles(df, (0.5, 0.95))
     mos = mos_summary(df)
     active = concurrency(df, freq=None)
@@ -231,7 +254,9 @@ def summary(df: pd.DataFrame, offered: int | None = None, freq: str = "1s") -> p
         "offered": n_offered,
         "calls": n_calls,
         "answered": answered,
-        "failed": n_offered - answered,
+        "failed": n_offered - answered - lost,
+        "lost": lost,
+        "lost_after_answer": lost_after_answer,
         "asr": asr(df, offered),
         "acd": acd(df),
         "pdd_p50": pdd.iloc[0],
@@ -248,6 +273,6 @@ def summary(df: pd.DataFrame, offered: int | None = None, freq: str = "1s") -> p
 
 __all__ = [
     "DEFAULT_QUANTILES", "MOS_THRESHOLD", "acd", "answered_cps", "asr", "calls", "causes",
-    "concurrency", "cps", "failures_by_cause", "media_legs", "mos_summary", "offered_cps",
-    "pdd_percentiles", "summary",
+    "concurrency", "cps", "failures_by_cause", "lost_calls", "media_legs", "mos_summary",
+    "offered_cps", "pdd_percentiles", "summary",
 ]

@@ -3,7 +3,7 @@
 Every run is watched by :class:`Watch`, which checks the accounting invariants every
 10 ms while calls are placed:
 
-    offered == answered + failed_total + active,   answered == up + completed,
+    offered == answered + failed_total + lost + active,   answered == up + completed,
     concurrent == active + up <= limit
 
 and, where every call succeeds, that the switch never holds more calling legs than the
@@ -30,7 +30,7 @@ from switchio_lab.apps.originator import (
 from switchio_lab.pool import NodePool
 from switchio_lab.sim import Cluster, Rule
 from switchio_lab.sim import media as _media
-from switchio_lab.testing import pause, until
+from switchio_lab.testing import pause, scaled, until
 
 # the embedded switch imports its media code (numpy) at the first hangup, which blocks the
 # loop for a few hundred ms: it is imported above rather than in the middle of a timed run
@@ -55,8 +55,8 @@ class Watch:
         o = self.orig
         s = o.stats()
         t = time.perf_counter()
-        if s["offered"] != s["answered"] + s["failed_total"] + s["active"]:
-            self.errors.append(f"offered != answered + failed + active: {s}")
+        if s["offered"] != s["answered"] + s["failed_total"] + s["lost"] + s["active"]:
+            self.errors.append(f"offered != answered + failed + lost + active: {s}")
         if s["failed_total"] != sum(s["failed"].values()):
             self.errors.append(f"failed_total != sum(failed): {s}")
         if s["answered"] != s["up"] + s["completed"]:
@@ -582,3 +582,51 @@ async def test_hupall_ends_ringing_calls_and_a_huge_rate_stays_bounded(make, clu
         await fast.waitwhile(timeout=3)
     assert fast.peak_concurrent == 30 and fast.completed == fast.offered > 30
     assert watch.stalled < 0.25, watch.stalled  # the loop kept running
+
+
+async def test_no_burst_after_a_reconnect(make, cluster) -> None:
+    """Calls falling due while the node is down are skipped, never queued for the
+    reconnect (which released them all at once: 16 within 0.5 s at 2 calls/s)."""
+    node = cluster[0]
+    client = switchio.Client(node.host, node.esl_port, reconnect=True)
+    client.connection.backoff = (0.05, 0.2)
+    await client.connect()
+    try:
+        rate = 2.0
+        orig = make(client, rate=rate, limit=100, duration=0.5)
+        log = OfferLog(orig)
+        loop = asyncio.get_running_loop()
+        sent: list[float] = []  # every originate as it is written to the switch
+        client.connection.on_command(
+            lambda req, reply: reply is None and req.name == "bgapi originate"
+            and sent.append(loop.time()))
+        states: list[tuple[str, float]] = []
+        client.connection.on_state(lambda state, conn: states.append((state, loop.time())))
+        orig.start()
+        await until(lambda: orig.answered >= 2)
+        await node.stop()  # the ESL goes away, and with it the connection
+        await until(lambda: not client.connected)
+        down = log.now()
+        await pause(3.0)  # 6 calls fall due meanwhile
+        await node.start()
+        await until(lambda: client.connected)
+        back = next(t for state, t in states if state == "reconnected")
+        await until(lambda: len([t for t in sent if t >= back]) >= 4, timeout=scaled(6))
+        orig.stop()
+
+        after = [t for t in sent if t >= back]
+        for window in (0.5, 1.0):
+            worst = max(sum(1 for u in after if t <= u < t + window) for t in after)
+            assert worst <= rate * window + 1, (window, worst, [u - back for u in after])
+        stats = orig.stats()
+        assert stats["skipped_disconnected"] >= 4, stats  # the outage's calls: skipped
+        assert stats["skipped"] >= stats["skipped_disconnected"]
+        # the schedule went on through the outage: offered + skipped is the rate's worth
+        dealt, span = log.scheduled_between(down, loop.time())
+        assert_rate(dealt, span, rate, orig.max_burst)
+        # every call offered is accounted for
+        assert stats["offered"] == (stats["answered"] + stats["failed_total"] + stats["lost"]
+                                    + stats["active"])
+        await orig.waitwhile(timeout=scaled(5))
+    finally:
+        await client.disconnect()

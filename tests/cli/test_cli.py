@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from switchio_lab.connection import InboundClient
-from switchio_lab.testing import pause, scaled
+from switchio_lab.testing import pause, scaled, until
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "switchio_lab.cli"]
@@ -170,3 +170,79 @@ async def test_dial_through_a_proxy_served_on_another_node(tmp_path) -> None:
         proxy.send_signal(signal.SIGINT)
         await asyncio.wait_for(proxy.communicate(), scaled(15))
         await cluster.stop()
+
+
+async def test_dial_waits_for_the_far_legs_cdr_rows(tmp_path, sim_cluster) -> None:
+    """The callee's CHANNEL_HANGUP_COMPLETE comes after the caller's CHANNEL_DESTROY (here
+    its node's events are held back until then): dial waits for its row before closing
+    the run (it closed first and lost the row: 599 of 600 against FreeSWITCH)."""
+    from switchio_lab.measure import load
+    from switchio_lab.sim import Rule
+
+    caller, callee = sim_cluster
+    callee.config.dialplan = [Rule(r".*", [("answer", ""), ("park", "")])]
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, "dial", f"{caller.host}:{caller.esl_port}", f"{callee.host}:{callee.esl_port}",
+        "--dest", f"load@{callee.sip_address()}", "--rate", "5", "--limit", "2",
+        "--duration", "0.5", "--max-offered", "1", "--runs-dir", str(tmp_path), cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        await until(lambda: any(ch.is_answered for ch in callee.channels.values()),
+                    timeout=scaled(20))
+        held = list(callee.listeners)
+        for listener in held:  # from now on the callee node's events wait
+            listener.pause_writing()
+        await until(lambda: caller.sessions_since_start and not caller.channels)
+        await pause(0.5)  # the calling leg is gone: dial must still be waiting
+        assert proc.returncode is None
+        for listener in held:
+            listener.resume_writing()
+        out, err = await asyncio.wait_for(proc.communicate(), scaled(30))
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    text, errors = out.decode(), err.decode()
+    assert proc.returncode == 0, errors
+    assert "is closed" not in errors and "no CDR row" not in errors, errors
+    assert "offered 1, answered 1, failed 0, lost 0" in text, text
+    cdr = load(Path(text.strip().splitlines()[-1].split(": ", 1)[1]))["cdr"]
+    assert sorted(cdr["direction"]) == ["inbound", "outbound"]  # both legs
+    assert not cdr["lost"].any()
+
+
+def test_dial_default_duration_lets_the_rate_hold() -> None:
+    from switchio_lab.cli import DIAL_LOAD, dial_duration
+
+    duration, warnings = dial_duration(20, 50)  # was 50 / 20 + 1 = 3.5 s: 14.3 calls/s
+    assert 20 * duration == pytest.approx(DIAL_LOAD * 50) and not warnings
+    _, warnings = dial_duration(20, 50, 3.5)  # asked for: said why the rate cannot hold
+    assert len(warnings) == 1 and "--rate 20 cannot be reached" in warnings[0]
+    assert "about 14.3 calls/s" in warnings[0] and "raise --limit to 88" in warnings[0]
+    assert dial_duration(20, 50, 1.0) == (1.0, [])
+    duration, warnings = dial_duration(1000, 10)  # calls of 8 ms: said so
+    assert duration == pytest.approx(0.008) and "held only" in warnings[0]
+
+
+async def test_dial_reaches_the_rate_asked_with_the_defaults(tmp_path) -> None:
+    from switchio_lab.measure import analysis, load
+    from switchio_lab.sim import Node, NodeConfig
+
+    node = await Node(NodeConfig(esl_port=0, hostname="dial-rate")).start()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *CLI, "dial", f"{node.host}:{node.esl_port}", "--dest",
+            f"load@{node.sip_address()}", "--rate", "20", "--limit", "15",
+            "--max-offered", "60", "--runs-dir", str(tmp_path), cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), scaled(60))
+    finally:
+        await node.stop()
+    text = out.decode()
+    assert proc.returncode == 0, err.decode()
+    assert "duration 0.6 s (derived: the rate holds)" in text, text
+    assert "warning" not in err.decode()
+    cdr = load(Path(text.strip().splitlines()[-1].split(": ", 1)[1]))["cdr"]
+    summary = analysis.summary(cdr)
+    # the old default duration (limit / rate + 1 = 1.75 s) held it to about 8.6 calls/s
+    assert summary["calls"] == 60 and summary["mean_cps"] >= 0.9 * 20, summary

@@ -242,7 +242,9 @@ async def test_bgapi_subscribes_background_job_when_needed():
         assert [await first.wait(scaled(1)), await second.wait(scaled(1))] == ["+OK done\n"] * 2
         assert lines(server) == [
             "auth ClueCon", "event plain BACKGROUND_JOB", "bgapi status", "bgapi version"]
-        assert client.event_names == {"BACKGROUND_JOB"}
+        # the subscription is the client's own: not shown as the user's
+        assert client.event_names == set()
+        assert client.subscriptions.own_names == {"BACKGROUND_JOB"}
 
         # after noevents the subscription is gone: the next bgapi asks again
         await client.noevents()
@@ -294,8 +296,12 @@ async def test_bgapi_lets_background_job_through_filters():
         assert lines(server)[-4:] == [
             "filter delete all", "filter Unique-ID another",
             "filter Event-Name BACKGROUND_JOB", "bgapi status"]
-        assert client.filters == [("Unique-ID", "another"), ("Event-Name", "BACKGROUND_JOB")]
-        assert rec.names == ["BACKGROUND_JOB"] * 3
+        # the user's filters are the user's; the job filter is the client's own
+        assert client.filters == [("Unique-ID", "another")]
+        assert client.subscriptions.server_filters == [
+            ("Unique-ID", "another"), ("Event-Name", "BACKGROUND_JOB")]
+        # the user subscribed to nothing: the job results are the jobs', not the user's
+        assert rec.names == []
         await client.close()
 
 

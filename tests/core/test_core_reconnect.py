@@ -166,3 +166,30 @@ async def test_a_retired_version_tears_down_when_its_last_call_is_lost(
     await client.hupall()
     await until(lambda: client.listener.count_calls() == 0)
     assert set(new.destroyed) == {s.uuid for s in call2}
+
+
+async def test_lost_sessions_are_told_to_on_lost(client, sim_node) -> None:
+    """Whoever accounts for every leg (the CDR) hears of the legs that end unseen."""
+    app = Tracker()
+    await client.load_app(app, "rc")
+    listener = client.listener
+    told: list[tuple[str, str, bool]] = []
+    remove = listener.on_lost(lambda sess, why: told.append((sess.uuid, why, sess.lost)))
+    listener.on_lost(lambda sess, why: 1 / 0)  # a failing one harms nothing
+    _, lost_call = await place(client, sim_node, "rc")
+    _, kept_call = await place(client, sim_node, "rc")
+    errors = listener.handler_errors
+
+    await drop(client, sim_node)
+    await kill(sim_node, lost_call)
+    await until(lambda: listener.resyncs == 1, timeout=scaled(3))
+    assert sorted(u for u, _, _ in told) == sorted(s.uuid for s in lost_call)
+    assert {why for _, why, _ in told} == {"lost: it ended while the connection was down"}
+    assert all(lost for _, _, lost in told)
+    assert listener.handler_errors == errors + 2
+
+    # a session that ends as usual is not lost; after remove() nothing more is told
+    remove()
+    await client.hupall()
+    await until(lambda: listener.count_calls() == 0)
+    assert len(told) == 2 and set(app.destroyed) == {s.uuid for s in kept_call}

@@ -20,6 +20,7 @@ from switchio_lab.esl.protocol import (
     Reply,
     State,
     Unsolicited,
+    passes_filters,
 )
 from switchio_lab.esl.requests import Request
 
@@ -227,6 +228,53 @@ def test_restore_replays_what_was_accepted_with_subclasses_after_custom():
         p.send(cmd)
         p.receive_data(replies.command_reply("+OK"))
     assert p.subscriptions.filters == [("X", "1 2")]
+
+
+
+def test_the_clients_own_subscriptions_and_filters_are_kept_apart():
+    p = authenticated()
+    ok = replies.command_reply("+OK")
+    for cmd, own in ((commands.event("CHANNEL_ANSWER"), False),
+                     (commands.filter("Unique-ID", "abc"), False),
+                     (commands.event("BACKGROUND_JOB"), True),
+                     (commands.filter("Event-Name", "BACKGROUND_JOB"), True)):
+        p.send(cmd, own=own)
+        p.receive_data(ok)
+    s = p.subscriptions
+    assert s.names == {"CHANNEL_ANSWER"} and s.filters == [("Unique-ID", "abc")]
+    assert s.own_names == {"BACKGROUND_JOB"} and not s.is_subscribed("BACKGROUND_JOB")
+    assert s.delivered("BACKGROUND_JOB")
+    assert s.server_filters == [("Unique-ID", "abc"), ("Event-Name", "BACKGROUND_JOB")]
+    job = Event.from_headers({"Event-Name": "BACKGROUND_JOB", "Job-UUID": "j"})
+    assert s.only_own(job)  # it came only for the client
+    assert [bytes(r) for r in s.restore()] == [b"event plain CHANNEL_ANSWER\n\n",
+                                              b"filter Unique-ID abc\n\n"]
+    assert [bytes(r) for r in s.restore_own()] == [b"event plain BACKGROUND_JOB\n\n",
+                                                  b"filter Event-Name BACKGROUND_JOB\n\n"]
+    # what the user asks for becomes the user's
+    p.send(commands.event("BACKGROUND_JOB"))
+    p.receive_data(ok)
+    assert s.own_names == set() and s.is_subscribed("BACKGROUND_JOB")
+    assert s.only_own(job)  # ... but their filter still stops it
+    p.send(commands.filter_delete("Unique-ID"))
+    p.receive_data(ok)
+    assert s.filters == [] and not s.only_own(job)  # (the connection deletes its own next)
+    assert s.restore_own() == []  # never a filter of its own without the user's
+
+
+@pytest.mark.parametrize("filters, headers, passes", [
+    ([], {}, True),
+    ([("Event-Name", "CHANNEL_ANSWER")], {"Event-Name": "channel_answer"}, True),
+    ([("Event-Name", "CHANNEL_ANSWER")], {"Event-Name": "CHANNEL_HANGUP"}, False),
+    ([("Unique-ID", "a"), ("Event-Name", "X")], {"Event-Name": "X"}, True),  # OR-ed
+    ([("Event-Name", "X"), ("Unique-ID", "-a")], {"Event-Name": "X", "Unique-ID": "a"},
+     False),  # a negative filter vetoes
+    ([("Unique-ID", "-a")], {"Unique-ID": "b"}, False),  # only negatives: nothing passes
+    ([("Event-Name", "/^CHANNEL_/")], {"Event-Name": "CHANNEL_PARK"}, True),
+    ([("Event-Name", "/^CHANNEL_/")], {"Event-Name": "HEARTBEAT"}, False),
+])
+def test_passes_filters_as_freeswitch_does(filters, headers, passes):
+    assert passes_filters(filters, Event.from_headers(headers)) is passes
 
 
 # -- Request ----------------------------------------------------------------------------

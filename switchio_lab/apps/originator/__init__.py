@@ -2,8 +2,8 @@
 composed in :class:`Originator` (:mod:`.originator`)."""
 
 from .failures import FAILURE_KINDS, failure_kind
-from .originator import Change, Originator, get_originator
+from .originator import CallInfo, Change, Originator, get_originator
 from .states import INITIAL, ORIGINATING, ORIGINATOR_VAR, STATES, STOPPED
 
-__all__ = ["Change", "FAILURE_KINDS", "INITIAL", "ORIGINATING", "ORIGINATOR_VAR", "Originator",
-           "STOPPED", "STATES", "failure_kind", "get_originator"]
+__all__ = ["CallInfo", "Change", "FAILURE_KINDS", "INITIAL", "ORIGINATING", "ORIGINATOR_VAR",
+           "Originator", "STOPPED", "STATES", "failure_kind", "get_originator"]

@@ -62,6 +62,12 @@ class OriginatorAccounting:
         return self._failed_total
 
     @property
+    def lost(self) -> int:
+        """Calls whose outcome the switch never told (the connection was lost with the
+        originate in flight, the calling leg not seen answered)."""
+        return self._lost
+
+    @property
     def active(self) -> int:
         """Calls offered whose outcome (answered or failed) is not known yet."""
         return len(self._active)
@@ -110,12 +116,15 @@ class OriginatorAccounting:
             "failed": dict(self._failed),
             "failed_total": self._failed_total,
             "failed_by_kind": dict(kinds),
+            "lost": self._lost,
+            "lost_after_answer": self._lost_after_answer,
             "active": len(self._active),
             "up": len(self._up),
             "completed": self._completed,
             "concurrent": self.concurrent,
             "peak_concurrent": self.peak_concurrent,
             "skipped": self._skipped,
+            "skipped_disconnected": self._skipped_disconnected,
             "cps": self.cps,
             "elapsed": elapsed,
             "offered_by_app": dict(self._by_app),

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import math
 
-from ...connection.errors import ESLError
+from ...connection.errors import ConnectionLost, ESLError, NotConnected
 from ...models import SessionEnded
 from .accounting import CallRecord
 from .failures import client_cause
@@ -23,6 +23,8 @@ class OriginatorCalls:
         client = rec.client
         try:
             try:
+                if not client.connected:  # dropped since the offer: never wait for it
+                    raise NotConnected(f"{client!r} is not connected")
                 job = await client.originate(
                     settings["dest_url"], app_id=rec.app_id, uuid=rec.uuid,
                     profile=settings["profile"], proxy=settings["proxy"],
@@ -30,20 +32,17 @@ class OriginatorCalls:
                 await job
             except asyncio.CancelledError:
                 raise
+            except ConnectionLost as exc:
+                await self._after_loss(rec, client_cause(exc))
+                return
             except Exception as exc:
-                self._fail(rec, client_cause(exc))
+                self._fail(rec, client_cause(exc), has_leg=self._has_leg(rec, None))
                 return
             if not job.successful:
-                self._fail(rec, job.cause or "UNKNOWN")
+                self._fail(rec, job.cause or "UNKNOWN", has_leg=self._has_leg(rec, job))
                 return
             self._answer(rec)
-            sess = client.listener.sessions.get(rec.uuid)
-            if sess is not None and not sess.destroyed:
-                try:
-                    await sess.recv("CHANNEL_DESTROY", timeout=None)
-                except SessionEnded:
-                    pass
-            self._complete(rec)
+            await self._until_gone(rec, client.listener.sessions.get(rec.uuid))
         except asyncio.CancelledError:
             if rec.uuid in self._active:
                 self._fail(rec, "ORIGINATOR_SHUTDOWN")
@@ -51,13 +50,64 @@ class OriginatorCalls:
                 self._complete(rec)
             raise
 
-    def _fail(self, rec: CallRecord, cause: str) -> None:
+    async def _after_loss(self, rec: CallRecord, cause: str) -> None:
+        """The connection went with the originate's result: the call's leg tells.
+
+        No leg seen: the call is lost. A leg seen: its fate is known once the listener
+        re-synchronises after the reconnect (or gives it up for good): answered (then
+        followed as any answered call), hung up unanswered (failed, with its cause), or
+        lost with the switch (a crash, a restart).
+        """
+        sess = rec.client.listener.sessions.get(rec.uuid)
+        if sess is None:
+            self._lose(rec, cause, has_leg=False)
+            return
+        while not (sess.answered or sess.destroyed):
+            try:  # the resync marks it answered (no event), so look again now and then
+                await sess.recv("CHANNEL_ANSWER", timeout=0.25)
+            except (SessionEnded, asyncio.TimeoutError):
+                pass
+        if sess.answered:
+            self._answer(rec)
+            await self._until_gone(rec, sess)
+        elif sess.lost:
+            self._lose(rec, cause)
+        else:
+            self._fail(rec, sess.cause or "UNKNOWN")
+
+    async def _until_gone(self, rec: CallRecord, sess) -> None:
+        """An answered call: wait until its calling leg is destroyed (or lost)."""
+        if sess is not None and not sess.destroyed:
+            try:
+                await sess.recv("CHANNEL_DESTROY", timeout=None)
+            except SessionEnded:
+                pass
+        if sess is not None and sess.lost:
+            self._lost_after_answer += 1
+        self._complete(rec)
+
+    def _has_leg(self, rec: CallRecord, job) -> bool:
+        """Did the listener see a leg of this call (so that it has a CDR row)?"""
+        if job is not None and job.session is not None:
+            return True
+        return rec.uuid in rec.client.listener.sessions
+
+    def _fail(self, rec: CallRecord, cause: str, has_leg: bool = True) -> None:
         if self._active.pop(rec.uuid, None) is None:
             return
         old = self._failed_total
         self._failed[cause] += 1
         self._failed_total += 1
-        self._notify("stat", "failed", old, self._failed_total, cause)
+        self._notify("stat", "failed", old, self._failed_total, cause, rec, has_leg)
+        self._slot_freed()
+
+    def _lose(self, rec: CallRecord, cause: str, has_leg: bool = True) -> None:
+        """The switch never told the call's outcome (the connection was lost)."""
+        if self._active.pop(rec.uuid, None) is None:
+            return
+        old = self._lost
+        self._lost += 1
+        self._notify("stat", "lost", old, self._lost, cause, rec, has_leg)
         self._slot_freed()
 
     def _answer(self, rec: CallRecord) -> None:
@@ -69,7 +119,7 @@ class OriginatorCalls:
         self._up[rec.uuid] = rec
         old = self._answered
         self._answered += 1
-        self._notify("stat", "answered", old, self._answered)
+        self._notify("stat", "answered", old, self._answered, None, rec)
         if rec.kill:
             self._hangup(rec)
         else:
@@ -83,7 +133,7 @@ class OriginatorCalls:
             rec.timer = None
         old = self._completed
         self._completed += 1
-        self._notify("stat", "completed", old, self._completed)
+        self._notify("stat", "completed", old, self._completed, None, rec)
         self._slot_freed()
 
     def _slot_freed(self) -> None:

@@ -28,6 +28,7 @@ import itertools
 import logging
 import math
 import random
+import time
 import uuid as uuidlib
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
@@ -47,13 +48,29 @@ from .states import INITIAL, ORIGINATING, ORIGINATOR_VAR, STATES, STOPPED
 log = logging.getLogger("switchio_lab")
 
 
+class CallInfo(NamedTuple):
+    """The call a per-call :class:`Change` is about."""
+
+    uuid: str  #: the calling leg's uuid (``origination_uuid``), also the call's id
+    node: str  #: the node it was placed on (its client's host)
+    app_id: str | None
+    offered: float  #: when it was offered (epoch seconds)
+    destination: str | None  #: ``dest_url``
+    #: for a ``failed`` or ``lost`` call: whether the switch made a leg of it that the
+    #: listener saw (a CDR then has its row); False: no leg was ever seen
+    has_leg: bool = True
+
+
 class Change(NamedTuple):
     """What an :meth:`Originator.on_change` observer is told.
 
     ``kind`` is ``"state"`` (``name`` is ``"state"``), ``"setting"`` (``name`` is the
-    setting) or ``"stat"`` (``name`` is ``offered``, ``answered``, ``failed`` or
-    ``completed``; ``old``/``new`` are the counts, and for ``failed`` the total, with the
-    cause in ``detail``).
+    setting) or ``"stat"`` (``name`` is ``offered``, ``answered``, ``failed``, ``lost``,
+    ``completed`` or ``skipped``; ``old``/``new`` are the counts, and for ``failed`` and
+    ``lost`` the total, with the cause in ``detail``; a ``skipped`` change is a call
+    skipped because no node was connected, ``detail`` ``"disconnected"``). ``call`` is the
+    :class:`CallInfo` of the call an ``offered``, ``answered``, ``failed``, ``lost`` or
+    ``completed`` change is about (None when no observer needs it made).
     """
 
     owner: Originator
@@ -62,6 +79,7 @@ class Change(NamedTuple):
     old: Any
     new: Any
     detail: Any = None
+    call: CallInfo | None = None
 
 
 class Originator(OriginatorSettings, OriginatorAccounting, OriginatorScheduler, OriginatorCalls):
@@ -111,8 +129,11 @@ class Originator(OriginatorSettings, OriginatorAccounting, OriginatorScheduler, 
     - :attr:`failed` -- a :class:`~collections.Counter` of the calls whose originate
       failed, by cause: the switch's ``-ERR <CAUSE>`` (``SWITCH_CONGESTION``,
       ``USER_BUSY``, ``NORMAL_TEMPORARY_FAILURE`` ...), or a client-side error
-      (``APP_NOT_LOADED``, ``NOT_CONNECTED``, ``CONNECTION_LOST``, ``COMMAND_TIMEOUT``
-      ...); :attr:`failed_total` is their sum;
+      (``APP_NOT_LOADED``, ``NOT_CONNECTED``, ``COMMAND_TIMEOUT`` ...);
+      :attr:`failed_total` is their sum;
+    - :attr:`lost` -- calls whose outcome the switch never told: the connection was lost
+      with the originate in flight and the calling leg had not been seen answered (a
+      switch crash, a dropped connection);
     - :attr:`up` -- answered calls whose originating leg still exists;
     - :attr:`completed` -- answered calls whose originating leg is gone
       (its CHANNEL_DESTROY was seen);
@@ -120,7 +141,7 @@ class Originator(OriginatorSettings, OriginatorAccounting, OriginatorScheduler, 
 
     At every moment (between two steps of the event loop)::
 
-        offered == answered + failed_total + active
+        offered == answered + failed_total + lost + active
         answered == up + completed
         concurrent == active + up <= limit   (unless limit was just lowered)
 
@@ -133,7 +154,9 @@ class Originator(OriginatorSettings, OriginatorAccounting, OriginatorScheduler, 
     slot. After a stall (a busy loop, a blocked notebook cell, the limit) the schedule
     catches up by at most ``max(max_lag * rate, max_burst)`` calls (:attr:`max_lag`,
     :attr:`max_burst`); the calls due before that are skipped, not made up, so a stall
-    never turns into a bigger burst (``stats()["skipped"]`` counts them).
+    never turns into a bigger burst (``stats()["skipped"]`` counts them). Calls falling
+    due while no node of the pool is connected are skipped too (never queued for the
+    reconnect): ``stats()["skipped_disconnected"]`` counts those.
     """
 
     #: how far behind the schedule may fall and still be caught up: ``max_lag`` seconds
@@ -188,6 +211,8 @@ class Originator(OriginatorSettings, OriginatorAccounting, OriginatorScheduler, 
         self._completed = 0
         self._failed: Counter[str] = Counter()
         self._failed_total = 0
+        self._lost = 0
+        self._lost_after_answer = 0  # answered calls whose end was never seen
         self._active: dict[str, CallRecord] = {}
         self._up: dict[str, CallRecord] = {}
         self._by_app: Counter[str | None] = Counter()
@@ -195,6 +220,8 @@ class Originator(OriginatorSettings, OriginatorAccounting, OriginatorScheduler, 
         self.peak_concurrent = 0
         self._recent: deque[float] = deque()  # offer times of the last second
         self._skipped = 0
+        self._skipped_disconnected = 0  # of those, due while no node was connected
+        self._disconnected_since: float | None = None
         self._started_at: float | None = None
         self._stopped_at: float | None = None
         # scheduling
@@ -235,10 +262,17 @@ class Originator(OriginatorSettings, OriginatorAccounting, OriginatorScheduler, 
                 self._observers.remove(entry)
         return unsubscribe
 
-    def _notify(self, kind: str, name: str, old: Any, new: Any, detail: Any = None) -> None:
+    def _notify(self, kind: str, name: str, old: Any, new: Any, detail: Any = None,
+                rec: CallRecord | None = None, has_leg: bool = True) -> None:
         if not self._observers:
             return
-        change = Change(self, kind, name, old, new, detail)
+        call = None
+        if rec is not None:
+            loop = self._loop
+            ago = loop.time() - rec.offered_at if loop is not None else 0.0
+            call = CallInfo(rec.uuid, rec.client.host, rec.app_id, time.time() - ago,
+                            self._settings["dest_url"], has_leg)
+        change = Change(self, kind, name, old, new, detail, call)
         for callback, wanted in list(self._observers):
             if wanted is not None and kind not in wanted:
                 continue
@@ -321,10 +355,11 @@ class Originator(OriginatorSettings, OriginatorAccounting, OriginatorScheduler, 
         if self._state == ORIGINATING or self._active or self._up:
             raise RuntimeError("reset() needs the Originator stopped with no call in progress")
         self._offered = self._answered = self._completed = self._failed_total = 0
+        self._lost = self._lost_after_answer = 0
         self._failed.clear()
         self._by_app.clear()
         self._by_node.clear()
-        self.peak_concurrent = self._skipped = 0
+        self.peak_concurrent = self._skipped = self._skipped_disconnected = 0
         self._recent.clear()
         self._started_at = self._stopped_at = None
         self._notify("stat", "offered", None, 0)
@@ -468,4 +503,4 @@ async def get_originator(contacts: Any, **kwargs: Any) -> Originator:
     return orig
 
 
-__all__ = ["Change", "Originator", "get_originator"]
+__all__ = ["CallInfo", "Change", "Originator", "get_originator"]

@@ -68,7 +68,12 @@ class OriginatorScheduler:
                 if now - due > bound:  # a stall: drop the calls due long ago
                     self._skipped += int((now - due - bound) * settings["rate"])
                     due = now - bound
-                self._offer(now)
+                client = self._next_client()
+                if client is None:  # no node connected: the call is skipped, not queued
+                    self._skip_disconnected()
+                else:
+                    self._offer(now, client)
+                    self._disconnected_since = None
                 in_a_row += 1
                 self._next_due = due + 1.0 / settings["rate"]
         except asyncio.CancelledError:
@@ -78,6 +83,7 @@ class OriginatorScheduler:
             self._set_state(STOPPED)
 
     def _next_client(self) -> Client | None:
+        """The next connected client, round-robin; None if no node is connected."""
         clients = self.pool.clients
         n = len(clients)
         for _ in range(n):
@@ -85,7 +91,18 @@ class OriginatorScheduler:
             self._node_index = (self._node_index + 1) % n
             if client.connected:
                 return client
-        return clients[self._node_index % n] if n else None
+        return None
+
+    def _skip_disconnected(self) -> None:
+        """A call fell due while no node is connected: skipped and counted, never held
+        back for the reconnect (which would release them all at once)."""
+        self._skipped += 1
+        self._skipped_disconnected += 1
+        if self._disconnected_since is None:
+            self._disconnected_since = self._loop.time()  # type: ignore[union-attr]
+            log.warning("originator: no node of %s is connected: the calls falling due are "
+                        "skipped until one is", self.pool.names)
+        self._notify("stat", "skipped", self._skipped - 1, self._skipped, "disconnected")
 
     def _pick_app(self) -> str | None:
         ids = self._app_ids
@@ -98,9 +115,7 @@ class OriginatorScheduler:
                 return app_id
         return ids[-1]
 
-    def _offer(self, now: float) -> None:
-        client = self._next_client()
-        assert client is not None
+    def _offer(self, now: float, client: Client) -> None:
         app_id = self._pick_app()
         node = self.pool.name_of(client)
         rec = CallRecord(str(uuidlib.uuid4()), client, node, app_id, now)
@@ -116,7 +131,7 @@ class OriginatorScheduler:
         if concurrent > self.peak_concurrent:
             self.peak_concurrent = concurrent
         rec.task = self._loop.create_task(self._place(rec))  # type: ignore[union-attr]
-        self._notify("stat", "offered", old, self._offered)
+        self._notify("stat", "offered", old, self._offered, None, rec)
 
 
 
