@@ -34,10 +34,17 @@ class TonePlay:
     """Play a 'milli-watt' tone on the outbound leg and echo it back on the inbound.
 
     The callee (inbound leg, parked by the switch's dialplan) is answered and runs
-    ``echo``; once answered, the caller (outbound leg) plays a 1004 Hz tone forever.
-    Calls last until someone hangs them up (the auto-dialer, ``hupall``).
+    ``echo``; the caller (outbound leg) plays a 1004 Hz tone forever from its
+    ``CHANNEL_PARK`` -- which ``&park()`` raises once the leg is answered *and* its media
+    is up. Calls last until someone hangs them up (the auto-dialer, ``hupall``).
 
-    Events: ``CHANNEL_PARK`` (answer the callee), ``CHANNEL_ANSWER`` (start the media).
+    Why not on the caller's ``CHANNEL_ANSWER``, as switchio's page shows: on a real
+    FreeSWITCH the caller is still in ``CS_CONSUME_MEDIA`` for a tick or two after it,
+    and a playback sent then fails (``PLAYBACK ERROR``, a silent call: 475 of 1200 at 60
+    calls/s; the ``call_answer_race`` capture).
+
+    Events: ``CHANNEL_PARK`` (answer the callee; start the caller's tone),
+    ``CHANNEL_ANSWER`` (the callee echoes).
     """
 
     tone = "tone_stream://%(251,0,1004)"
@@ -45,14 +52,15 @@ class TonePlay:
     @callback("CHANNEL_PARK")
     def on_park(self, sess: Session) -> None:
         if sess.is_inbound():
-            sess.answer()
+            if not sess.answered:
+                sess.answer()
+        elif sess.answered:  # the caller, parked by &park() with its media ready
+            sess.playback(self.tone, params={"loops": "-1"})
 
     @callback("CHANNEL_ANSWER")
     def on_answer(self, sess: Session) -> None:
         if sess.is_inbound():  # the callee simply echoes back the tone
             sess.echo()
-        if sess.is_outbound():  # the caller plays the tone forever
-            sess.playback(self.tone, params={"loops": "-1"})
 
 
 class RecInfo(NamedTuple):
@@ -141,7 +149,8 @@ class PlayRec:
     the embedded switch and a FreeSWITCH on this host; for a remote FreeSWITCH pass
     ``clip=`` a path on that host (absolute, or relative to its ``sound_prefix``).
 
-    Events: ``CHANNEL_PARK``, ``CHANNEL_ANSWER``, ``PLAYBACK_START``, ``PLAYBACK_STOP``,
+    Events: ``CHANNEL_PARK`` (answer the callee; the caller's media starts from its
+    park, as in :class:`TonePlay`), ``PLAYBACK_START``, ``PLAYBACK_STOP``,
     ``RECORD_START``, ``RECORD_STOP`` (and ``CHANNEL_HANGUP`` to forget a call).
     """
 
@@ -203,10 +212,11 @@ class PlayRec:
                 self._callees[sess.call.uuid] = sess
             sess.answer()
 
-    @coroutine("CHANNEL_ANSWER", subscribe=("PLAYBACK_START", "PLAYBACK_STOP", "RECORD_START",
-                                            "RECORD_STOP"))
+    @coroutine("CHANNEL_PARK", subscribe=("PLAYBACK_START", "PLAYBACK_STOP", "RECORD_START",
+                                          "RECORD_STOP"))
     async def on_answer(self, sess: Session) -> None:
-        if not sess.is_outbound():
+        """The caller's park (after its answer, media ready; see :class:`TonePlay`)."""
+        if not sess.is_outbound() or not sess.answered:
             return
         try:
             await self._play(sess)
