@@ -112,6 +112,7 @@ class Connection:
         self._connected = asyncio.Event()
         self._handshaking = False  # commands may go out before "connected" (auth, restore)
         self._ended = False  # streams were ended for good (closed, not reconnecting)
+        self._last_state: str | None = None  # the last state told to on_state callbacks
         self._handshaker: asyncio.Task[Any] | None = None  # ... but only the handshake's own
         self.last_error: BaseException | None = None
         self._fatal: ProtocolError | None = None  # what broke the current wire, if anything
@@ -170,6 +171,9 @@ class Connection:
         return callback
 
     def _notify(self, state: str) -> None:
+        if state == "closed" and self._last_state == "closed":
+            return  # two paths (close() and the transport's loss) may both end it: say it once
+        self._last_state = state
         for cb in list(self._state_callbacks):
             try:
                 cb(state, self)
