@@ -19,11 +19,12 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.viewcode",
-    "myst_parser",
+    "myst_nb",  # Markdown (it includes myst_parser) and the notebooks, executed at build
+    "sphinxarg.ext",  # the CLI reference from the argparse parsers
 ]
 # No network here: intersphinx would only warn (and -W turns warnings into errors).
 
-source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
 root_doc = "index"
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
 
@@ -36,3 +37,16 @@ napoleon_numpy_docstring = True
 html_theme = "furo"
 html_title = f"switchio-lab {release}"
 html_static_path: list[str] = []
+
+# The notebooks (docs/notebooks is a link to ../notebooks) are stored without outputs; they run
+# at build on the embedded switch, each in a fresh kernel, and a notebook that fails fails the build.
+# jupyter-cache keeps the outputs between builds until a notebook changes.
+nb_execution_mode = "cache"
+nb_execution_cache_path = str(ROOT / "docs" / "_build" / ".jupyter_cache")
+nb_execution_timeout = 300
+nb_execution_raise_on_error = True
+nb_execution_show_tb = True
+nb_merge_streams = True
+# Bokeh's notebook outputs carry its own mime types beside application/javascript, which the
+# HTML builder picks anyway; myst-nb's parse phase still warns about Bokeh's (unrenderable) ones.
+suppress_warnings = ["mystnb.unknown_mime_type"]
