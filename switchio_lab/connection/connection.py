@@ -310,7 +310,7 @@ class Connection:
 
     # -- sending -------------------------------------------------------------------
     async def send(self, data: bytes, *, timeout: float | None = None,
-                   own: bool = False) -> Frame:
+                   own: bool = False, max_reply: int | None = None) -> Frame:
         """Write one serialized command and return its reply frame (``command/reply`` or
         ``api/response``). Replies are matched to commands in the order they were sent.
         ``own``: the connection sends it for itself (a subscription or filter it needs),
@@ -324,7 +324,7 @@ class Connection:
         if wire is None or wire.transport is None:
             raise NotConnected(f"{self}: not connected")
         fut: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
-        request = self.protocol.send(data, fut, own=own)
+        request = self.protocol.send(data, fut, own=own, max_reply=max_reply)
         if self._command_callbacks:
             self._observe(request, None)
         wire.transport.write(request)
@@ -452,8 +452,12 @@ class Connection:
         return text
 
     # -- api / bgapi -----------------------------------------------------------------------
-    async def api(self, command: str, *, timeout: float | None = None, check: bool = False) -> str:
+    async def api(self, command: str, *, timeout: float | None = None, check: bool = False,
+                  max_reply: int | None = None) -> str:
         """Run ``api <command>`` and return its output verbatim.
+
+        ``max_reply`` raises the 16 MiB frame cap for this command's answer only (for
+        commands whose output grows with the switch, e.g. ``show channels as json``).
 
         FreeSWITCH answers failures in the body (``-ERR ...``, ``-USAGE: ...``); test with
         :func:`~switchio_lab.connection.is_error`, or pass ``check=True`` to raise
@@ -461,7 +465,7 @@ class Connection:
         commands inline), so a slow command delays later replies on this connection.
         """
         data = commands.api(command)
-        frame = await self.send(data, timeout=timeout)
+        frame = await self.send(data, timeout=timeout, max_reply=max_reply)
         if frame.content_type != API_RESPONSE:  # e.g. "-ERR command not found" before auth
             raise CommandError(data.label, frame.reply_text or frame.text)
         text = frame.text

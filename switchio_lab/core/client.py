@@ -79,9 +79,12 @@ class Client:
         return self.connection.connected
 
     # -- commands -------------------------------------------------------------------------
-    async def api(self, cmd: str, *, check: bool = False, timeout: float | None = None) -> str:
-        """``api <cmd>``: the response body (``check=True`` raises on ``-ERR``)."""
-        return await self.connection.api(cmd, check=check, timeout=timeout)
+    async def api(self, cmd: str, *, check: bool = False, timeout: float | None = None,
+                  max_reply: int | None = None) -> str:
+        """``api <cmd>``: the response body (``check=True`` raises on ``-ERR``;
+        ``max_reply``: a larger cap than 16 MiB for this answer)."""
+        return await self.connection.api(cmd, check=check, timeout=timeout,
+                                         max_reply=max_reply)
 
     async def cmd(self, cmd: str) -> str:
         """``api <cmd>`` with the result stripped; raises :class:`ApiError` on ``-ERR``."""

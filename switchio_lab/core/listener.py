@@ -516,7 +516,9 @@ class EventListener:
         self._gone = gone = set()
         result: dict[str, list[str]] = {"kept": [], "lost": [], "adopted": []}
         try:
-            text = await self.client.api("show channels as json", check=True)
+            # ~0.9 KB per channel: 50,000 channels is ~45 MB, past the 16 MiB frame cap
+            text = await self.client.api("show channels as json", check=True,
+                                         max_reply=RESYNC_MAX_REPLY)
             rows = {row["uuid"]: row for row in json.loads(text).get("rows") or ()
                     if row.get("uuid")}
             stale, self._stale = self._stale, set()
@@ -575,6 +577,9 @@ class EventListener:
             return sess.vars[varname]
         return asyncio.ensure_future(asyncio.wait_for(poll(), timeout))
 
+
+#: the cap on the ``show channels as json`` answer of a resync: ~280,000 channels
+RESYNC_MAX_REPLY = 256 * 1024 * 1024
 
 #: ``show channels`` columns -> the event headers they correspond to
 _ROW_HEADERS = {"state": "Channel-State", "callstate": "Channel-Call-State",

@@ -19,6 +19,9 @@ class _Reader:
     def __init__(self, max_frame: int = MAX_FRAME, max_header: int = MAX_HEADER) -> None:
         self.max_frame = max_frame
         self.max_header = max_header
+        #: the cap on an ``api/response`` body (a reply the client asked for: the protocol
+        #: raises it while a command that expects a large answer waits); others: max_frame
+        self.max_reply = max_frame
         self._tail = bytearray()  # unparsed bytes of an incomplete header block
         self._scan = 0  # where in _tail the search for the block end resumes
         self._pending: tuple | None = None  # (head, length, position) awaiting a body
@@ -173,10 +176,13 @@ class _Reader:
         if not (value.isascii() and value.isdigit()):  # "²".isdigit() is True
             raise ProtocolError(f"bad Content-Length {value!r}", at, block)
         length = int(value)
-        if length > self.max_frame:
-            raise FrameTooLarge(f"Content-Length {length} exceeds the {self.max_frame}-byte cap",
-                                at, block)
+        cap = self._cap(headers)
+        if length > cap:
+            raise FrameTooLarge(f"Content-Length {length} exceeds the {cap}-byte cap", at, block)
         return length
+
+    def _cap(self, headers: dict[str, str]) -> int:
+        return self.max_frame
 
 
 _CL = b"Content-Length: "
@@ -196,10 +202,13 @@ class Parser(_Reader):
             value = block[16:nl]
             if ctype is not None and value.isdigit() and len(value) < 10:
                 length = int(value)
-                if length <= self.max_frame:
+                if length <= (self.max_reply if ctype == "api/response" else self.max_frame):
                     return {"Content-Length": value.decode(), "Content-Type": ctype}, length
         headers = self._headers(block.split(b"\n"), at)
         return headers, self._length(headers, at, block)
+
+    def _cap(self, headers: dict[str, str]) -> int:
+        return self.max_reply if headers.get("Content-Type") == "api/response" else self.max_frame
 
     def _message(self, head: tuple, body: bytes, at: int) -> Frame:
         return Frame(head, body, at)

@@ -324,6 +324,7 @@ class ClientProtocol:
         self.disconnect_notice: Frame | None = None
         self.lingering = False
         self.frames_in = 0
+        self._large: list[int] = []  # max_reply of the waiting commands that asked for one
         self.connection_made()
 
     # -- life ------------------------------------------------------------------------
@@ -331,6 +332,7 @@ class ClientProtocol:
         """A new transport: fresh framing and wire state; subscriptions are kept."""
         self.parser = Parser()
         self._pending.clear()
+        self._large.clear()
         self.disconnect_notice = None
         self.lingering = False
         self.state = State.AWAITING_AUTH if self.inbound else State.OPEN
@@ -340,6 +342,7 @@ class ClientProtocol:
         self.state = State.CLOSED
         left = [(request, token) for request, token, _ in self._pending]
         self._pending.clear()
+        self._large.clear()
         return left
 
     @property
@@ -348,13 +351,23 @@ class ClientProtocol:
         return len(self._pending)
 
     # -- commands ----------------------------------------------------------------------
-    def send(self, request: bytes, token: Any = None, *, own: bool = False) -> bytes:
+    def send(self, request: bytes, token: Any = None, *, own: bool = False,
+             max_reply: int | None = None) -> bytes:
         """Queue ``request`` for a reply (``token`` comes back with it); returns the bytes
         to write. Bytes built by hand are read into a :class:`Request`. ``own``: the
-        client sends it for itself (see :class:`Subscriptions`), not for its user."""
+        client sends it for itself (see :class:`Subscriptions`), not for its user.
+
+        ``max_reply``: the largest ``api/response`` body accepted while this command
+        waits (e.g. ``show channels as json`` on 50,000 channels is ~45 MB, beyond the
+        16 MiB cap that holds for every other frame); back to the cap once it is answered.
+        """
         request = Request.parse(request)
         if request.verb == "auth" and self.state is State.AUTH_REQUESTED:
             self.state = State.AUTHENTICATING
+        if max_reply is not None and max_reply > self.parser.max_frame:
+            self._large.append(max_reply)
+            self.parser.max_reply = max(self._large)
+            own = (own, max_reply)  # type: ignore[assignment]  # unpacked on its reply
         self._pending.append((request, token, own))
         return request
 
@@ -384,6 +397,10 @@ class ClientProtocol:
             if not self._pending:
                 return Unsolicited(frame)
             request, token, own = self._pending.popleft()
+            if type(own) is tuple:  # it had asked for a larger reply cap: drop it
+                own, cap = own
+                self._large.remove(cap)
+                self.parser.max_reply = max(self._large, default=self.parser.max_frame)
             if ctype == COMMAND_REPLY and frame.reply_text.startswith("+OK"):
                 self._accepted(request, own)
             elif request.verb == "auth" and self.state is State.AUTHENTICATING:
