@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["secret_guard"]  # no password in any log record of the suite
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES_ENV = "SWITCHIO_LAB_FIXTURES"
 
