@@ -14,6 +14,7 @@ import uuid as uuidlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from ..esl import Event
 from . import fs_text as T
 from .bridging import link
 from .causes import is_cause
@@ -399,7 +400,12 @@ async def _uuid_setvar_multi(api: Api, ch: Channel, words: list[str]) -> str:
 
 @uuid_command("uuid_dump")
 async def _uuid_dump(api: Api, ch: Channel, words: list[str]) -> str:
-    return T.uuid_dump(ch.dump_event().headers(), words[1] if len(words) > 1 else "txt")
+    fmt = words[1].lower() if len(words) > 1 else "txt"
+    if fmt in ("json", "xml"):  # switch_event_serialize_json / switch_event_xmlize: the
+        # CHANNEL_DATA event's body in that event format, as an event-json/xml frame has it
+        dump = ch.dump_event()
+        return Event.from_headers(dump.headers(), dump.body).serialize(fmt).decode("utf-8")
+    return T.uuid_dump(ch.dump_event().headers(), fmt)
 
 
 @command("uuid_bridge")

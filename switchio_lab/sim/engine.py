@@ -132,7 +132,14 @@ class Engine:
             caller.cid_number if caller else "0000000000")
         cid_name = variables.get("origination_caller_id_name") or (
             caller.cid_name if caller else "")
-        a = Channel(node, direction="outbound", name=name, uuid=variables.get("origination_uuid"),
+        use_uuid = variables.get("origination_uuid")
+        if use_uuid and use_uuid in node.channels:
+            # switch_core_session_set_uuid refuses a uuid in use: the new leg keeps its own,
+            # FreeSWITCH logs it (CRIT) and the call goes on; the first channel stays found
+            node.log(2, f"{name} set UUID={use_uuid} FAILED", "",
+                     ("switch_core_session.c", "switch_core_session_outgoing_channel", 0))
+            use_uuid = None
+        a = Channel(node, direction="outbound", name=name, uuid=use_uuid,
                     dialog=dialog, context=caller.context if caller else "default",
                     destination=user, cid_name=cid_name, cid_number=cid_number,
                     source="mod_sofia" if caller else "src/switch_ivr_originate.c",

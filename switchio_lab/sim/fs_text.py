@@ -387,7 +387,7 @@ def show_table(
     count: bool = False,
     delim: str = ",",
 ) -> str:
-    """Body of ``show channels|calls [count] [as delim|csv|json]``.
+    """Body of ``show channels|calls [count] [as delim|csv|json|xml]``.
 
     ``rows`` are dicts keyed by column name (missing or None print as empty: SQL NULL),
     already in FreeSWITCH's order (see :func:`calls_rows`). ``fmt`` is ``delim``/``csv``
@@ -414,7 +414,25 @@ def show_table(
             return '{"row_count": 0}\n'
         doc = {"row_count": n, "rows": [{c: _cell(r.get(c)) for c in columns} for r in rows]}
         return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
-    raise NotImplementedError(f"show ... as {fmt}: only delim, csv and json are modelled")
+    if fmt == "xml":
+        # show_as_xml_callback + switch_xml_toxml: <result row_count> of <row row_id>s, one
+        # child per column in column order, indented two spaces per level
+        if count or not rows:
+            return f'<result row_count="{n}"/>\n'
+        out = [f'<result row_count="{n}">']
+        for i, r in enumerate(rows, 1):
+            out.append(f'  <row row_id="{i}">')
+            out += [f"    <{c}>{_xml_text(_cell(r.get(c)))}</{c}>" for c in columns]
+            out.append("  </row>")
+        out.append("</result>\n")
+        return "\n".join(out)
+    return f"-ERR Cannot find format {fmt}\n"  # show_function's reply to any other "as"
+
+
+def _xml_text(value: str) -> str:
+    """switch_xml_ampencode for element text."""
+    return (value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;"))
 
 
 def show_channels(rows: Sequence[Mapping[str, Any]], fmt: str = "delim", **kw: Any) -> str:

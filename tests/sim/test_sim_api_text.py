@@ -373,8 +373,10 @@ def test_show_json_with_rows_is_unformatted_cjson():
     assert T.show_calls([], "json", count=True) == '{"row_count":0,"rows":[]}'
     assert T.show_channels([{}, {}], "count") == "\n2 total.\n"
     assert T.show_table(rows, ("uuid", "name"), delim="|").startswith("uuid|name\nu1|a")
-    with pytest.raises(NotImplementedError):
-        T.show_channels([], "xml")
+    assert T.show_channels([], "xml") == '<result row_count="0"/>\n'
+    assert T.show_table(rows, ("uuid",), "xml").splitlines()[:3] == [
+        '<result row_count="1">', '  <row row_id="1">', "    <uuid>u1</uuid>"]
+    assert T.show_channels([], "yaml") == "-ERR Cannot find format yaml\n"
 
 
 def test_status_uptime_line():
