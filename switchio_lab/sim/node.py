@@ -69,6 +69,11 @@ _CALLING = {  # event name -> (Event-Calling-File, -Function, -Line-Number), as 
 }
 
 
+#: the Event Socket's listen backlog: asyncio's default (100) overflowed when 1,000 clients
+#: connected at once (2-16 % connected but never got auth/request); the kernel caps it at
+#: net.core.somaxconn
+ESL_BACKLOG = 4096
+
 class Node:
     """One embedded FreeSWITCH. Start it in a running loop: ``node = await Node(cfg).start()``."""
 
@@ -136,7 +141,8 @@ class Node:
         """Open the Event Socket (``esl_port`` 0 picks a free port) and start heartbeats."""
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: Listener(self), self.config.host, self.config.esl_port)
+            lambda: Listener(self), self.config.host, self.config.esl_port,
+            backlog=ESL_BACKLOG)
         if self.config.esl_port == 0:
             self.config.esl_port = self._server.sockets[0].getsockname()[1]
         self.started = time.time()
