@@ -34,6 +34,12 @@ MYEVENTS = frozenset({
     "MEDIA_BUG_START", "MEDIA_BUG_STOP",
 })
 
+#: commands parsed but not yet run: past QUEUE_HIGH the connection stops reading the client
+#: (TCP pushes back) until the worker is down to QUEUE_LOW, so a flood of commands, or commands
+#: queued behind a blocking ``api``, costs bounded memory (FreeSWITCH reads one at a time)
+QUEUE_HIGH = 256
+QUEUE_LOW = 64
+
 LOG_LEVELS = {"console": 0, "emerg": 0, "alert": 1, "crit": 2, "err": 3, "error": 3,
               "warning": 4, "notice": 5, "info": 6, "debug": 7}
 LOG_NAMES = {0: "CONSOLE", 1: "ALERT", 2: "CRIT", 3: "ERR", 4: "WARNING", 5: "NOTICE", 6: "INFO",
@@ -63,7 +69,12 @@ class Listener(asyncio.Protocol):
         self.lost = 0
         self.session_over = False  # the controlled session was reported: no more of its events
         self.backlog: deque[bytes] = deque()
+        self.log_backlog: deque[bytes] = deque()  # log lines while the client is not reading
+        self.lost_logs = 0
         self.paused = False
+        self.reading_paused = False
+        self._writable = asyncio.Event()
+        self._writable.set()
         self.closing = False
         self.connected_event: asyncio.Future[None] | None = None
         self._auth_timer: asyncio.TimerHandle | None = None
@@ -92,6 +103,10 @@ class Listener(asyncio.Protocol):
         try:
             for cmd in self.parser.feed(data):
                 self.queue.put_nowait(cmd)
+            if self.queue.qsize() >= QUEUE_HIGH and not self.reading_paused:
+                self.reading_paused = True
+                if self.transport is not None:
+                    self.transport.pause_reading()
         except ProtocolError as exc:
             # the message and position only: the raw bytes may hold a password (auth ...)
             log.warning("%s: bad input from client at byte %d, closing: %s", self,
@@ -113,17 +128,21 @@ class Listener(asyncio.Protocol):
         self.node.listeners.discard(self)
         self.node.connections.discard(self)
         self.closing = True
+        self._writable.set()  # a worker waiting for the client to read: let it end
         self.queue.put_nowait(None)
         if self.session is not None:
             self.session.listener_gone(self)
 
     def pause_writing(self) -> None:
         self.paused = True
+        self._writable.clear()
 
     def resume_writing(self) -> None:
         self.paused = False
-        while self.backlog and not self.paused and self.transport is not None:
-            self.transport.write(self.backlog.popleft())
+        while (self.backlog or self.log_backlog) and not self.paused and self.transport:
+            self.transport.write((self.backlog or self.log_backlog).popleft())
+        if not self.paused:
+            self._writable.set()
 
     # -- output ---------------------------------------------------------------------
     def _write(self, data: bytes) -> None:
@@ -179,8 +198,18 @@ class Listener(asyncio.Protocol):
             return
         if self.myevents is not None and uuid and uuid != self.myevents:
             return
-        self._write(replies.log_data(text, level, file=file, func=func, line=line,
-                                     user_data=uuid))
+        data = replies.log_data(text, level, file=file, func=func, line=line, user_data=uuid)
+        if not self.paused:
+            self._write(data)
+        elif len(self.log_backlog) < self.node.config.listener_queue:
+            self.log_backlog.append(data)  # a log queue capped like the event queue
+        else:
+            self.lost_logs += 1
+            if self.lost_logs > self.node.config.listener_max_lost:
+                log.error("%s: killed listener because of lost log lines", self)
+                self.log_backlog.clear()
+                if self.transport is not None:
+                    self.transport.abort()
 
     def session_ended(self, channel: Channel) -> None:
         """The controlled session hung up: linger, or say goodbye and close."""
@@ -196,6 +225,12 @@ class Listener(asyncio.Protocol):
     async def _work(self) -> None:
         while True:
             cmd = await self.queue.get()
+            if self.reading_paused and self.queue.qsize() <= QUEUE_LOW:
+                self.reading_paused = False
+                if self.transport is not None and not self.transport.is_closing():
+                    self.transport.resume_reading()
+            if not self._writable.is_set():  # the client does not read its replies: wait
+                await self._writable.wait()
             if cmd is None or self.transport is None or self.transport.is_closing():
                 return
             if isinstance(cmd, ProtocolError):  # the bad block, after the commands before it
