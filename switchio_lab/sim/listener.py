@@ -39,6 +39,7 @@ MYEVENTS = frozenset({
 #: queued behind a blocking ``api``, costs bounded memory (FreeSWITCH reads one at a time)
 QUEUE_HIGH = 256
 QUEUE_LOW = 64
+FEED_SLICE = 4096  # bytes parsed per step
 
 LOG_LEVELS = {"console": 0, "emerg": 0, "alert": 1, "crit": 2, "err": 3, "error": 3,
               "warning": 4, "notice": 5, "info": 6, "debug": 7}
@@ -73,6 +74,8 @@ class Listener(asyncio.Protocol):
         self.lost_logs = 0
         self.paused = False
         self.reading_paused = False
+        self._unfed = bytearray()  # read from the client, not yet parsed (see _feed)
+        self._broken = False  # the client's framing broke: nothing more is parsed
         self._writable = asyncio.Event()
         self._writable.set()
         self.closing = False
@@ -100,23 +103,39 @@ class Listener(asyncio.Protocol):
             self.close()
 
     def data_received(self, data: bytes) -> None:
-        try:
-            for cmd in self.parser.feed(data):
-                self.queue.put_nowait(cmd)
-            if self.queue.qsize() >= QUEUE_HIGH and not self.reading_paused:
-                self.reading_paused = True
-                if self.transport is not None:
-                    self.transport.pause_reading()
-        except ProtocolError as exc:
-            # the message and position only: the raw bytes may hold a password (auth ...)
-            log.warning("%s: bad input from client at byte %d, closing: %s", self,
-                        exc.position, exc.message)
-            if exc.messages:  # the complete commands before the bad one run first, in order
-                for cmd in exc.messages:
+        self._unfed += data
+        self._feed()
+
+    def _feed(self) -> None:
+        """Parse what the client sent, a slice at a time, while the command queue has room:
+        a 256 KiB read of tiny commands is parsed in steps (never one long stall), and
+        past QUEUE_HIGH the rest waits here, with reading paused, until the worker drains."""
+        while self._unfed and self.queue.qsize() < QUEUE_HIGH and not self._broken:
+            piece = bytes(self._unfed[:FEED_SLICE])
+            del self._unfed[:FEED_SLICE]
+            try:
+                for cmd in self.parser.feed(piece):
                     self.queue.put_nowait(cmd)
-                self.queue.put_nowait(exc)
+            except ProtocolError as exc:
+                self._broken = True
+                self._unfed.clear()
+                # the message and position only: the raw bytes may hold a password (auth ...)
+                log.warning("%s: bad input from client at byte %d, closing: %s", self,
+                            exc.position, exc.message)
+                if exc.messages:  # the complete commands before the bad one run first
+                    for cmd in exc.messages:
+                        self.queue.put_nowait(cmd)
+                    self.queue.put_nowait(exc)
+                else:
+                    self._refuse(exc)
+        full = bool(self._unfed) or self.queue.qsize() >= QUEUE_HIGH
+        if full != self.reading_paused and self.transport is not None \
+                and not self.transport.is_closing():
+            self.reading_paused = full
+            if full:
+                self.transport.pause_reading()
             else:
-                self._refuse(exc)
+                self.transport.resume_reading()
 
     def _refuse(self, exc: ProtocolError) -> None:
         self._write(replies.command_reply(f"-ERR {exc.message}"))
@@ -223,12 +242,14 @@ class Listener(asyncio.Protocol):
 
     # -- commands -------------------------------------------------------------------
     async def _work(self) -> None:
+        ran = 0
         while True:
             cmd = await self.queue.get()
+            ran += 1
+            if ran % 64 == 0:  # a queue of commands that never suspend must not hold the loop
+                await asyncio.sleep(0)
             if self.reading_paused and self.queue.qsize() <= QUEUE_LOW:
-                self.reading_paused = False
-                if self.transport is not None and not self.transport.is_closing():
-                    self.transport.resume_reading()
+                self._feed()  # more of what was read, then reading again once it is all in
             if not self._writable.is_set():  # the client does not read its replies: wait
                 await self._writable.wait()
             if cmd is None or self.transport is None or self.transport.is_closing():
