@@ -233,26 +233,19 @@ class CDR:
             self._given_up.discard(sess.uuid)
             log.warning("CDR: leg %s ended after its row was written as lost", sess.uuid)
             return
-        self.emit(self.row(sess))
+        self._emit_once(self.row(sess))
 
     def on_lost(self, sess: Any, reason: str) -> None:
         """The listener marked ``sess`` lost: its end will never be seen; make its row
         now, marked lost."""
         if sess.uuid in self._given_up or sess.uuid in self._completing:
             return  # (its HANGUP_COMPLETE came: that row is on its way)
-        self.emit(self.row(sess, lost=reason))
+        self._emit_once(self.row(sess, lost=reason))
 
     def emit(self, row: dict[str, Any]) -> None:
         """Hand ``row`` to the sink (a failing sink is logged, never raised). After
-        :meth:`close` rows are counted in :attr:`late` and dropped, with a warning. A leg
-        has one row: a second one for the same ``uuid`` (a lost row and then the call's
-        own, when a crash races the originate's result) is counted in
-        :attr:`duplicates` and dropped."""
+        :meth:`close` rows are counted in :attr:`late` and dropped, with a warning."""
         uuid = row.get("uuid")
-        if uuid in self._written:
-            self.duplicates += 1
-            log.warning("CDR: leg %s has its row already; a second one is dropped", uuid)
-            return
         self.open.pop(uuid, None)
         self._wake()
         if self.closed:
@@ -270,6 +263,17 @@ class CDR:
         except Exception:
             self.sink_errors += 1
             log.exception("CDR: the sink failed on the row for leg %s", row.get("uuid"))
+
+    def _emit_once(self, row: dict[str, Any]) -> None:
+        """:meth:`emit`, unless the leg has its row already: a leg has one row (a lost row
+        and then the call's own, when a crash races the originate's result, would be two);
+        a second one is counted in :attr:`duplicates` and dropped."""
+        uuid = row.get("uuid")
+        if uuid in self._written:
+            self.duplicates += 1
+            log.warning("CDR: leg %s has its row already; a second one is dropped", uuid)
+            return
+        self.emit(row)
 
     def _wake(self) -> None:
         if self._changed is not None:
@@ -353,7 +357,7 @@ class CDR:
             call = getattr(change, "call", None)
             if call is None or call.has_leg:
                 return
-            self.emit(self.unseen_row(call, change.detail, lost=change.name == "lost"))
+            self._emit_once(self.unseen_row(call, change.detail, lost=change.name == "lost"))
         return originator.on_change(seen, kinds=["stat"])
 
     @staticmethod
