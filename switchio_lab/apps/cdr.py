@@ -184,6 +184,9 @@ class CDR:
         #: legs seen (their CHANNEL_CREATE) whose row is not made yet: uuid -> Session
         self.open: dict[str, Any] = {}
         self._given_up: set[str] = set()  # legs drain() made lost rows for
+        self._completing: set[str] = set()  # legs whose HANGUP_COMPLETE row is being made
+        self._written: set[str] = set()  # legs that have their row: never a second one
+        self.duplicates = 0  # second rows refused (see emit)
         self._changed: asyncio.Event | None = None
 
     def prepost(self, client: Any, sink: Sink | None = None, job_timeout: float = 5.0):
@@ -218,26 +221,32 @@ class CDR:
         """Make the leg's row (after its originate job's result, if that is pending)."""
         job = sess.job
         if job is not None and not job.done() and self.job_timeout:
-            # FreeSWITCH sends a failed originate's result just after this event
-            with contextlib.suppress(Exception):  # a timeout, a lost connection
-                await job.wait(self.job_timeout)
+            # FreeSWITCH sends a failed originate's result just after this event; its end
+            # is seen, so a connection lost meanwhile does not make it lost (on_lost)
+            self._completing.add(sess.uuid)
+            try:
+                with contextlib.suppress(Exception):  # a timeout, a lost connection
+                    await job.wait(self.job_timeout)
+            finally:
+                self._completing.discard(sess.uuid)
         if sess.uuid in self._given_up:  # drain() wrote it off already: no second row
             self._given_up.discard(sess.uuid)
             log.warning("CDR: leg %s ended after its row was written as lost", sess.uuid)
             return
-        self.emit(self.row(sess))
+        self._emit_once(self.row(sess))
 
     def on_lost(self, sess: Any, reason: str) -> None:
         """The listener marked ``sess`` lost: its end will never be seen; make its row
         now, marked lost."""
-        if sess.uuid in self._given_up:
-            return
-        self.emit(self.row(sess, lost=reason))
+        if sess.uuid in self._given_up or sess.uuid in self._completing:
+            return  # (its HANGUP_COMPLETE came: that row is on its way)
+        self._emit_once(self.row(sess, lost=reason))
 
     def emit(self, row: dict[str, Any]) -> None:
         """Hand ``row`` to the sink (a failing sink is logged, never raised). After
         :meth:`close` rows are counted in :attr:`late` and dropped, with a warning."""
-        self.open.pop(row.get("uuid"), None)
+        uuid = row.get("uuid")
+        self.open.pop(uuid, None)
         self._wake()
         if self.closed:
             self.late += 1
@@ -245,6 +254,8 @@ class CDR:
                         row.get("uuid"))
             return
         self.count += 1
+        if uuid is not None:
+            self._written.add(uuid)
         if row.get("lost"):
             self.lost += 1
         try:
@@ -252,6 +263,17 @@ class CDR:
         except Exception:
             self.sink_errors += 1
             log.exception("CDR: the sink failed on the row for leg %s", row.get("uuid"))
+
+    def _emit_once(self, row: dict[str, Any]) -> None:
+        """:meth:`emit`, unless the leg has its row already: a leg has one row (a lost row
+        and then the call's own, when a crash races the originate's result, would be two);
+        a second one is counted in :attr:`duplicates` and dropped."""
+        uuid = row.get("uuid")
+        if uuid in self._written:
+            self.duplicates += 1
+            log.warning("CDR: leg %s has its row already; a second one is dropped", uuid)
+            return
+        self.emit(row)
 
     def _wake(self) -> None:
         if self._changed is not None:
@@ -335,7 +357,7 @@ class CDR:
             call = getattr(change, "call", None)
             if call is None or call.has_leg:
                 return
-            self.emit(self.unseen_row(call, change.detail, lost=change.name == "lost"))
+            self._emit_once(self.unseen_row(call, change.detail, lost=change.name == "lost"))
         return originator.on_change(seen, kinds=["stat"])
 
     @staticmethod

@@ -105,14 +105,15 @@ class Api:
         return ch if ch is not None and ch.state != "CS_DESTROY" else None
 
     def channel_row(self, ch: Channel) -> dict[str, str]:
-        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ch.created))
+        epoch = self.node.clock.stamp(ch.created) // 1_000_000
+        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
         originated = ch.direction == "outbound"
         dialog = ch.dialog
         ip = dialog.caller_host if dialog and ch.direction == "inbound" else (
             ch.caller.get("Caller-Network-Addr", "") if ch.originator is not None else "")
         return {
             "uuid": ch.uuid, "direction": ch.direction, "created": created,
-            "created_epoch": str(int(ch.created)), "name": ch.name, "state": ch.state,
+            "created_epoch": str(epoch), "name": ch.name, "state": ch.state,
             "cid_name": ch.caller.get("Caller-Caller-ID-Name", ch.cid_name or ""),
             "cid_num": ch.caller.get("Caller-Caller-ID-Number", ch.cid_number),
             "ip_addr": ip, "dest": ch.destination,
@@ -286,8 +287,7 @@ async def _show(api: Api, args: str) -> str:
     if "as" in words:
         i = words.index("as")
         fmt = words[i + 1] if i + 1 < len(words) else "delim"
-    chans = sorted((c for c in api.node.channels.values() if c.state != "CS_DESTROY"),
-                   key=lambda c: c.created)
+    chans = api.node.db.channels()  # the core database: it lags the events
     rows = [api.channel_row(c) for c in chans]
     if what == "channels":
         return T.show_channels(rows, fmt, count=count)
@@ -295,7 +295,8 @@ async def _show(api: Api, args: str) -> str:
     for c in chans:
         other = c.bridged
         if other is not None and c.bridged_at and c.direction == "inbound":
-            calls.append((c.uuid, other.uuid, str(int(c.bridged_at))))
+            calls.append((c.uuid, other.uuid,
+                          str(api.node.clock.stamp(c.bridged_at) // 1_000_000)))
     return T.show_calls(T.calls_rows(rows, calls), fmt, count=count)
 
 

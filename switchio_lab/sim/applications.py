@@ -146,12 +146,14 @@ async def transfer(ch: Channel, arg: str) -> str:
     dest = words[0]
     context = words[2] if len(words) > 2 else ch.context
     ch.transfer_to = (dest, context)
-    ch.caller["Caller-Channel-Transfer-Time"] = str(int(time.time() * 1_000_000))
+    ch.caller["Caller-Channel-Transfer-Time"] = str(ch.node.clock.stamp())
     return "_none_"
 
 
 @app("playback")
 async def playback(ch: Channel, arg: str) -> str:
+    if not ch.media_ready:  # the answer->park window of a calling leg: no media yet
+        return "PLAYBACK ERROR"
     try:
         media = parse_media(arg, ch.node.sound_dir)
     except MediaError:

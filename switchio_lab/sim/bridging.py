@@ -16,7 +16,7 @@ def link(a: Channel, b: Channel) -> None:
     a.bridged, b.bridged = b, a
     for x in (a, b):
         x.bridged_at = now
-        x.caller["Caller-Channel-Bridged-Time"] = str(int(now * 1_000_000))
+        x.caller["Caller-Channel-Bridged-Time"] = str(x.node.clock.stamp(now))
     a.other.clear()
     a.other.update(other_leg(b))
     a.unsetvar("originate_signal_bond")
@@ -46,6 +46,9 @@ def link(a: Channel, b: Channel) -> None:
 def _send_info(display: str, *fars: Channel | None) -> None:
     for far in fars:
         if far is not None and far.dialog is not None and far.cause is None:
+            if not far.media_ready:  # still between its answer and its park: after that
+                asyncio.get_running_loop().call_later(0.02, _send_info, display, far)
+                continue
             d = far.dialog
             if far.direction == "outbound":
                 info = (d.callee_user, d.callee_host, far.cid_number, d.caller_host,

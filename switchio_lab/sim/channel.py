@@ -135,6 +135,7 @@ class Channel:
         self.media: Any = None  # media state (recordings, echo, playing) managed by apps
         self.dtmf_received: list[str] = []
         node.channels[self.uuid] = self
+        node.db.added(self)
         node.sessions_since_start += 1
         node.peak_sessions = max(node.peak_sessions, len(node.channels))
 
@@ -217,7 +218,7 @@ class Channel:
 
     def caller_profile(self, *, username: bool) -> Block:
         """The Caller-* block (mod_sofia's inbound profile has Username/Dialplan/Network)."""
-        us = str(int(self.created * 1_000_000))
+        us = str(self.node.clock.stamp(self.created))
         b = Block()
         b["Caller-Direction"] = self.direction
         b["Caller-Logical-Direction"] = self.direction
@@ -279,7 +280,7 @@ class Channel:
             return
         self.answered_at = time.time()
         self.answer_state = "answered"
-        self.caller["Caller-Channel-Answered-Time"] = str(int(self.answered_at * 1_000_000))
+        self.caller["Caller-Channel-Answered-Time"] = str(self.node.clock.stamp(self.answered_at))
         if self.direction == "inbound" and self.dialog is not None:
             self.setvars(sipvars.inbound_answer(self.dialog))
         else:
@@ -312,7 +313,7 @@ class Channel:
                 return
             self.progress_media_at = now
             self.answer_state = "early"
-            self.caller["Caller-Channel-Progress-Media-Time"] = str(int(now * 1_000_000))
+            self.caller["Caller-Channel-Progress-Media-Time"] = str(self.node.clock.stamp(now))
             self.fire("CHANNEL_PROGRESS_MEDIA")
             self.set_callstate("EARLY")
             self._signal_peer(lambda peer: peer.node.engine.far_progress(self, True))
@@ -320,9 +321,17 @@ class Channel:
             if self.progress_at is not None or self.answered_at is not None:
                 return
             self.progress_at = now
-            self.caller["Caller-Channel-Progress-Time"] = str(int(now * 1_000_000))
+            self.caller["Caller-Channel-Progress-Time"] = str(self.node.clock.stamp(now))
             self.fire("CHANNEL_PROGRESS")
             self._signal_peer(lambda peer: peer.node.engine.far_progress(self, False))
+
+    @property
+    def media_ready(self) -> bool:
+        """Whether the leg can play media: not an answered calling leg still setting its
+        media up (CS_CONSUME_MEDIA, before its ``&park()``), where FreeSWITCH's
+        ``playback`` fails (``call_answer_race``)."""
+        return not (self.direction == "outbound" and self.state == "CS_CONSUME_MEDIA"
+                    and self.is_answered)
 
     # -- applications --------------------------------------------------------------------
     def enqueue(self, msg: Message) -> None:
@@ -518,7 +527,7 @@ class Channel:
         cause = self.cause or "NORMAL_CLEARING"
         self.set_state("CS_HANGUP", 10)
         end = self.hangup_at or time.time()
-        self.caller["Caller-Channel-Hangup-Time"] = str(int(end * 1_000_000))
+        self.caller["Caller-Channel-Hangup-Time"] = str(self.node.clock.stamp(end))
         self.setvars(_hangup_vars(self, cause, end))
         self.set_callstate("HANGUP")
         if self.dialog is not None and self.remote_hangup is None:
@@ -549,6 +558,7 @@ class Channel:
         self.fire("CHANNEL_DESTROY")
         self.set_state("CS_DESTROY", 12)
         self.node.channels.pop(self.uuid, None)
+        self.node.db.removed(self)
         if not self.destroyed.done():
             self.destroyed.set_result(None)
         for msg in self.inbox:
@@ -610,12 +620,17 @@ class Channel:
 
 
 def _hangup_vars(ch: Channel, cause: str, end: float) -> list[tuple[str, str]]:
-    """hangup_cause ... flow_billusec, as set when the call state becomes HANGUP."""
-    def stamp(t: float) -> str:
-        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+    """hangup_cause ... flow_billusec, as set when the call state becomes HANGUP.
+
+    Every time is read from the node's cached clock (see :class:`~.events.Clock`), as
+    FreeSWITCH's are: the ``*_uepoch`` values and durations move in its ticks."""
+    clock = ch.node.clock
 
     def us(t: float | None) -> int:
-        return int(t * 1_000_000) if t else 0
+        return clock.stamp(t) if t else 0
+
+    def stamp(t: float) -> str:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(us(t) // 1_000_000))
 
     start = ch.created
     code = q850(cause)
@@ -641,7 +656,7 @@ def _hangup_vars(ch: Channel, cause: str, end: float) -> list[tuple[str, str]]:
             out += [("hold_accum_seconds", "0"), ("hold_accum_usec", "0"),
                     ("hold_accum_ms", "0")]
             continue
-        out += [(f"{name}_epoch", str(int(t) if t else 0)), (f"{name}_uepoch", str(us(t)))]
+        out += [(f"{name}_epoch", str(us(t) // 1_000_000)), (f"{name}_uepoch", str(us(t)))]
     if ch.last_app:
         out.append(("last_app", ch.last_app))
         if ch.last_arg:
@@ -649,20 +664,25 @@ def _hangup_vars(ch: Channel, cause: str, end: float) -> list[tuple[str, str]]:
     cid_name = ch.caller.get("Caller-Caller-ID-Name")
     cid_num = ch.caller.get("Caller-Caller-ID-Number") or ch.cid_number
     out.append(("caller_id", f'"{cid_name}" <{cid_num}>' if cid_name else cid_num))
-    total = end - start
-    bill = end - ch.answered_at if ch.answered_at else 0.0
-    progress = (ch.progress_at - start) if ch.progress_at else 0.0
-    answer = (ch.answered_at - start) if ch.answered_at else 0.0
+    t0, t_end = us(start), us(end)
+
+    def since_start(t: float | None) -> int:
+        return max(0, us(t) - t0) if t else 0
+
+    total = max(0, t_end - t0)
+    bill = max(0, t_end - us(ch.answered_at)) if ch.answered_at else 0
+    progress = since_start(ch.progress_at)
+    answer = since_start(ch.answered_at)
     wait = answer
-    pmedia = (ch.progress_media_at - start) if ch.progress_media_at else 0.0
-    for unit, scale, fmt in (("sec", 1, int), ("msec", 1000, int), ("usec", 1_000_000, int)):
+    pmedia = since_start(ch.progress_media_at)
+    for unit, div in (("sec", 1_000_000), ("msec", 1000), ("usec", 1)):
         d = "duration" if unit == "sec" else ("mduration" if unit == "msec" else "uduration")
-        out += [(d, str(fmt(total * scale))), (f"bill{unit}", str(fmt(bill * scale))),
-                (f"progress{unit}", str(fmt(progress * scale))),
-                (f"answer{unit}", str(fmt(answer * scale))),
-                (f"wait{unit}", str(fmt(wait * scale))),
-                (f"progress_media{unit}", str(fmt(pmedia * scale))),
-                (f"flow_bill{unit}", str(fmt(total * scale)))]
+        out += [(d, str(total // div)), (f"bill{unit}", str(bill // div)),
+                (f"progress{unit}", str(progress // div)),
+                (f"answer{unit}", str(answer // div)),
+                (f"wait{unit}", str(wait // div)),
+                (f"progress_media{unit}", str(pmedia // div)),
+                (f"flow_bill{unit}", str(total // div))]
     return out
 
 

@@ -80,6 +80,22 @@ class NodeConfig:
     #: channel's ``variable_*`` headers (on), or only those FreeSWITCH extends with them
     #: (CHANNEL_CREATE, ANSWER, PARK, EXECUTE, HANGUP ...: off, FreeSWITCH's default)
     verbose_events: bool = False
+    #: the calling leg's media setup after its answer: from its CHANNEL_ANSWER until its
+    #: ``&park()`` (or dialplan) starts it stays in CS_CONSUME_MEDIA, where a ``playback``
+    #: sent to it fails (``PLAYBACK ERROR``). FreeSWITCH: one timer tick, 20 ms (0/20/40
+    #: ms, mostly 20: ``call_answer_race``, ``call_media_load``). 0: parked at once.
+    answer_park_delay: Delay = 0.02
+    #: FreeSWITCH's cached clock: Event-Date-Timestamp and the channel times
+    #: (Caller-Channel-*-Time, ``*_uepoch``) advance once per timer tick, so the events
+    #: of one tick share one value. The tick in seconds (FreeSWITCH: 0.02); 0: exact.
+    clock_tick: float = 0.02
+    #: ``show channels``/``show calls`` read FreeSWITCH's core database, written in
+    #: batches: a new channel is listed ``show_channels_add`` s after the first row of
+    #: its batch was queued (at CHANNEL_CREATE), a gone one until ``show_channels_drop``
+    #: s after its CHANNEL_DESTROY (``show_channels_lag``: 33-85 ms, median 84; ~170
+    #: ms). 0: listed as they are.
+    show_channels_add: Delay = 0.085
+    show_channels_drop: Delay = 0.17
     #: heartbeat period (FreeSWITCH: 20 s)
     heartbeat: float = 20.0
     #: where recordings with relative paths go, and where sound files are looked up

@@ -278,7 +278,7 @@ class Engine:
             b.set_codec()
             b.caller.update(b.caller_profile(username=True))
             if d is not None:
-                b.setvars(sipvars.inbound_invite(d, int(b.created * 1_000_000)))
+                b.setvars(sipvars.inbound_invite(d, b.node.clock.stamp(b.created)))
             b.fire_codec_pair()
             b.setvar("endpoint_disposition", "RECEIVED")
             b.set_state("CS_INIT", 1)
@@ -335,6 +335,8 @@ class Engine:
                 a.wake.clear()
                 await a.wake.wait()
             if a.cause is None:
+                await self._consume_media(a)
+            if a.cause is None:
                 apps, extension, context = a.after_answer  # type: ignore[attr-defined]
                 a.set_state("CS_EXECUTE", 4)
                 if extension is not None:
@@ -346,6 +348,37 @@ class Engine:
             pass
         finally:
             await self._finish(a)
+
+    async def _consume_media(self, a: Channel) -> None:
+        """The calling leg's media setup after its answer, before its ``&park()`` (or
+        extension) starts: ``answer_park_delay`` seconds in CS_CONSUME_MEDIA.
+
+        Messages sent to the leg meanwhile run there and then, in CS_CONSUME_MEDIA, as
+        FreeSWITCH runs them (``call_answer_race``): ``playback`` fails with ``PLAYBACK
+        ERROR`` (see :attr:`Channel.media_ready`), and an application still running when
+        the window closes is broken off, as the state change breaks it."""
+        delay = sample(self.node.config.answer_park_delay)
+        if delay <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + delay
+        while a.cause is None:
+            if a.inbox:
+                timer = loop.call_at(deadline, a.request_break)
+                try:
+                    await a.run_inbox()
+                finally:
+                    timer.cancel()
+                    a.break_requested = False
+                continue
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            a.wake.clear()
+            try:
+                await asyncio.wait_for(a.wake.wait(), remaining)
+            except asyncio.TimeoutError:
+                return
 
     async def _finish(self, ch: Channel) -> None:
         if ch.cause is None:

@@ -137,13 +137,42 @@ class SimEvent:
 _date_cache: list[Any] = [0, None]
 
 
-def date_headers(now: float) -> tuple[str, str, str]:
-    """(Event-Date-Local, Event-Date-GMT, Event-Date-Timestamp) for ``now``."""
-    sec = int(now)
+def date_headers(us: int) -> tuple[str, str, str]:
+    """(Event-Date-Local, Event-Date-GMT, Event-Date-Timestamp) for ``us`` microseconds
+    since the epoch."""
+    sec = us // 1_000_000
     if _date_cache[0] != sec or _date_cache[1] is None:
         local = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(sec))
         gmt = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(sec))
         _date_cache[0] = sec
         _date_cache[1] = (local, gmt)
     local, gmt = _date_cache[1]
-    return local, gmt, str(int(now * 1_000_000))
+    return local, gmt, str(us)
+
+
+class Clock:
+    """FreeSWITCH's cached clock: what it stamps events and channel times with.
+
+    FreeSWITCH reads the time once per timer tick (20 ms) and stamps everything raised in
+    that tick with the same value, so timestamps move in ``tick`` steps. ``stamp(t)``
+    maps a real time ``t`` (``time.time()``) to that value, in microseconds: the start of
+    its tick on a grid whose phase is the clock's creation. ``tick`` 0: exact times.
+    """
+
+    __slots__ = ("tick_us", "phase_us")
+
+    def __init__(self, tick: float = 0.02, origin: float | None = None) -> None:
+        self.tick_us = max(0, int(round(tick * 1_000_000)))
+        self.phase_us = int(round((time.time() if origin is None else origin) * 1_000_000))
+
+    def stamp(self, t: float | None = None) -> int:
+        """Microseconds since the epoch of real time ``t`` (default: now), on the grid."""
+        us = int(round((time.time() if t is None else t) * 1_000_000))
+        tick = self.tick_us
+        if tick <= 0:
+            return us
+        return us - (us - self.phase_us) % tick
+
+    def seconds(self, t: float | None = None) -> float:
+        """:meth:`stamp` in seconds."""
+        return self.stamp(t) / 1_000_000

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING
 from .api_commands import Api
 from .applications import APPS
 from .config import VERSION_FULL, NodeConfig
+from .coredb import CoreDB
 from .engine import Engine
-from .events import Block, SimEvent, date_headers
+from .events import Block, Clock, SimEvent, date_headers
 from .listener import Listener
 from .mediaplane import MediaPlane
 
@@ -89,6 +90,10 @@ class Node:
         self.api = Api(self)
         self.media = MediaPlane(self)
         self.started = time.time()
+        #: the cached clock events and channel times are stamped with
+        self.clock = Clock(self.config.clock_tick, self.started)
+        #: the core database ``show channels``/``show calls`` read (written in batches)
+        self.db = CoreDB(self)
         self.sessions_since_start = 0
         self.peak_sessions = 0
         self._sequence = itertools.count(1)
@@ -147,6 +152,7 @@ class Node:
             self.config.esl_port = self._server.sockets[0].getsockname()[1]
         self.started = time.time()
         self.running = True
+        self.db.reopen()
         if self.config.heartbeat > 0:
             self._heartbeat = loop.create_task(self._beat())
         log.info("node %s: ESL on %s:%d, SIP %s", self.config.hostname, self.config.host,
@@ -184,6 +190,7 @@ class Node:
     async def stop(self, cause: str = "SYSTEM_SHUTDOWN") -> None:
         """Hang up every call with ``cause``, drop every connection, close the socket."""
         self.running = False
+        self.db.close()
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             self._heartbeat = None
@@ -236,8 +243,7 @@ class Node:
                    calling: tuple[str, str, str] | None = None) -> SimEvent:
         """An event with the switch's standard headers (Event-Date-*, Event-Sequence ...),
         not delivered (``uuid_dump`` and the outbound ``connect`` reply use this)."""
-        now = time.time()
-        local, gmt, stamp = date_headers(now)
+        local, gmt, stamp = date_headers(self.clock.stamp())
         file, func, line = calling or _CALLING.get(name, ("switch_event.c", "switch_event_fire",
                                                            "1"))
         head = {"Event-Name": name}

@@ -236,7 +236,8 @@ async def test_calls_are_hung_up_after_duration(make, cluster, caller) -> None:
         orig.stop()
         await orig.waitwhile(timeout=3)
     assert len(lifetimes) == orig.offered == orig.completed >= 18
-    assert all(0.38 <= x <= 0.8 for x in lifetimes), lifetimes
+    # switch times, on its 20 ms clock: 0.4 s reads 0.38 to 0.42
+    assert all(0.4 - 0.021 <= x <= 0.8 for x in lifetimes), lifetimes
     assert sorted(lifetimes)[len(lifetimes) // 2] <= 0.5, lifetimes  # typically ~0.40
     assert set(causes) == {"NORMAL_CLEARING"}
 

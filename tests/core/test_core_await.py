@@ -50,6 +50,9 @@ async def test_recv_playback_stop_subscribes_and_waits_for_the_tone(client, sim_
     job, caller, callee = await place(client, sim_node)
     await callee.answer()
     await job.wait(scaled(2))
+    # the caller's media is ready once its &park() runs, a tick after its answer (as on
+    # FreeSWITCH: a playback before that fails, see tests/sim/test_sim_timing.py)
+    await until(lambda: sim_node.channels[caller.uuid].current_app == "park")
     conn = client.connection
     assert "PLAYBACK_STOP" not in conn.event_names
     start = time.monotonic()

@@ -59,7 +59,7 @@ async def call(lab: Lab, **kwargs) -> str:
     job = await lab.originate(**kwargs)
     assert (await job.wait(5)).startswith("+OK")
     await lab.wait(lambda: len(lab.calls.get(job.sess_uuid, ())) == 2
-                   and all(s.answered for s in lab.calls[job.sess_uuid]))
+                   and all(s.answered and "tag" in s.vars for s in lab.calls[job.sess_uuid]))
     return job.sess_uuid
 
 

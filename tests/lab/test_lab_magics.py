@@ -57,7 +57,7 @@ def place_call(lab: Lab, app_id: str) -> str:
     job = sync.run(lab.originate(app_id=app_id))
     assert sync.run(job.wait(5)).startswith("+OK")
     sync.run(lab.wait(lambda: len(lab.calls.get(job.sess_uuid, ())) == 2
-                      and all(s.answered for s in lab.calls[job.sess_uuid])))
+                      and all(s.answered and "tag" in s.vars for s in lab.calls[job.sess_uuid])))
     return job.sess_uuid
 
 

@@ -26,6 +26,8 @@ async def test_session_table_and_cdr_follow_calls() -> None:
         job = await lab.originate(app_id="answer")
         assert (await job.wait(5)).startswith("+OK")
         await until(lambda: "2 sessions" in table.title.value)
+        # the caller's park comes a tick after its answer: the last event until hangup
+        await until(lambda: lab.sessions[job.sess_uuid]["Event-Name"] == "CHANNEL_PARK")
         assert table.table.value.count("<tr>") == 3  # header and two legs
         assert "outbound" in table.table.value and "inbound" in table.table.value
         before = table.updates

@@ -36,6 +36,8 @@ from switchio_lab.sim import Cluster, Rule
 from switchio_lab.testing import scaled, until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+#: FreeSWITCH's (and the embedded switch's) clock tick: switch times move in these steps
+TICK = 0.02
 HOLD = 0.5  # seconds an answered call is held before the caller hangs up
 #: node 2's dialplan: ring, answer and play a tone to the caller; busy; (else: park)
 RING_ANSWER_TONE = Rule(r"^tone$", [("ring_ready", ""), ("sleep", "50"), ("answer", ""),
@@ -100,7 +102,9 @@ async def test_cdr_rows_for_answered_busy_and_unanswered_calls(sim_cluster: Clus
         assert b["job_uuid"] is None and b["originate"] is None and b["req_originate"] is None
         # the calling leg came from a bgapi originate: its times, in order
         assert a["job_uuid"] and a["req_originate"] == a["job_launch"]
-        assert a["job_launch"] <= a["create"] <= a["originate"] <= a["hangup"]
+        # (create/originate/hangup are the switch's clock, on its 20 ms grid: it may read
+        # up to one tick before the client's job_launch, as on FreeSWITCH)
+        assert a["job_launch"] - TICK <= a["create"] <= a["originate"] <= a["hangup"]
         assert a["job_result"] is not None and a["job_result"] >= a["job_launch"]
 
     for job in answered:
@@ -116,7 +120,7 @@ async def test_cdr_rows_for_answered_busy_and_unanswered_calls(sim_cluster: Clus
         assert scaled(HOLD) <= a["billsec"] < scaled(HOLD + 0.5) and a["billsec"] <= a["duration"]
         assert a["billsec"] == pytest.approx(a["hangup"] - a["answer"], abs=0.01)
         # post-dial delay: the 180 (ring_ready) came before the answer (~50 ms later)
-        assert 0 < a["pdd"] < a["answer_delay"] < 1.0
+        assert 0 < a["pdd"] < a["answer_delay"] < 1.0  # ring and answer ticks apart
         # (FreeSWITCH's own stamps; the event times switchio recorded are within a tick)
         assert a["pdd"] == pytest.approx(a["progress"] - a["create"], abs=0.05)
         assert a["answer_delay"] == pytest.approx(a["answer"] - a["create"], abs=0.05)
@@ -185,7 +189,8 @@ async def test_cdr_across_a_cluster_into_a_run(sim_cluster: Cluster, tmp_path: P
     summary = analysis.summary(df)
     assert (summary["calls"], summary["answered"], summary["failed"]) == (3, 2, 1)
     assert summary["asr"] == pytest.approx(2 / 3) and summary["mos_mean"] == 4.5
-    assert summary["pdd_p50"] > 0
+    # read from the switch's 20 ms clock a PDD is 0 or a tick or two: never negative
+    assert summary["pdd_p50"] >= 0
 
 
 async def test_a_failing_sink_is_logged_and_the_cdr_goes_on(sim_node, caplog) -> None:

@@ -69,8 +69,10 @@ async def test_a_call_between_two_nodes(sim_cluster: Cluster, connect) -> None:
     assert callee["Call-Direction"] == "inbound"
     assert callee["variable_sip_h_X-Lab"] == "t-1"
     assert callee["Caller-Destination-Number"] == "doggy"
+    caller_parked = asyncio.ensure_future(wait_for(c1, "CHANNEL_PARK"))
     assert await c2.api(f"uuid_answer {callee.uuid}") == "+OK\n"
     assert await job.wait(3) == "+OK aaaa-1\n"
+    await caller_parked  # the caller parks a tick after its answer (answer_park_delay)
     hung = asyncio.ensure_future(wait_for(c2, "CHANNEL_DESTROY"))
     assert await c1.api("uuid_kill aaaa-1") == "+OK\n"
     await hung

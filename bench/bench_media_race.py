@@ -1,0 +1,192 @@
+"""The Originator with the built-in TonePlay against the embedded switch, which models
+FreeSWITCH's answer->park window (issue 10, ``call_answer_race``).
+
+(a) 60 calls/s for 20 s, each call held 3 s, the node calling itself: the calls whose
+    caller never got PLAYBACK_START (must be 0: TonePlay plays on the caller's
+    CHANNEL_PARK, not in its CS_CONSUME_MEDIA window), the playbacks that ended
+    PLAYBACK ERROR, and the CDR rows vs the legs offered (2 per call: must be equal);
+(b) the same, but the node process is killed with SIGKILL mid-run and started again on
+    the same ports; the client reconnects. Afterwards offered = answered + failed + lost
+    must hold and every leg must have exactly one CDR row (lost ones marked lost).
+
+The node is ``python -m switchio_lab.cli sim`` in its own process (as a user runs it),
+with its FreeSWITCH-like defaults (answer->park delay, 20 ms clock, show channels lag).
+Runs in about a minute. ``--strict``: exit 1 when a check fails (FAIL is printed anyway).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from switchio_lab.apps import players  # noqa: E402
+from switchio_lab.apps.call_gen import Originator  # noqa: E402
+from switchio_lab.apps.measure import CDR  # noqa: E402
+from switchio_lab.service import Service  # noqa: E402
+
+RATE = 60.0
+SECONDS = 20.0
+HOLD = 3.0
+LIMIT = 400
+KILL_AFTER = 8.0  # phase (b): seconds into the run
+DOWN_FOR = 1.0  # phase (b): the node is down this long
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Sim:
+    """``switchio-lab sim`` as a subprocess on fixed ports (so a restart is the same node)."""
+
+    def __init__(self) -> None:
+        self.esl, self.internal, self.external = free_port(), free_port(), free_port()
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "switchio_lab.cli", "sim", "--esl-port", str(self.esl),
+             "--internal-port", str(self.internal), "--external-port", str(self.external)],
+            cwd=ROOT, stdout=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)})
+        for line in self.proc.stdout:  # type: ignore[union-attr]
+            if line.startswith("running"):
+                return
+        raise RuntimeError("switchio-lab sim did not start")
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+async def phase(crash: bool) -> dict[str, object]:
+    sim = Sim()
+    sim.start()
+    service = Service([f"127.0.0.1:{sim.esl}"], reconnect=True)
+    await service.run()
+    client = service.pool.clients[0]
+    rows: list[dict] = []
+    cdr = CDR()
+    started: set[str] = set()
+    errors: Counter[str] = Counter()
+    executed: set[str] = set()  # callers whose playback the switch ran
+    lags: list[float] = []  # client receipt of the caller's CHANNEL_PARK - its timestamp
+    try:
+        await service.apps.load_app(cdr, "cdr", observe=True, sink=rows.append)
+        orig = Originator(service.pool, rate=RATE, limit=LIMIT, duration=HOLD,
+                          dest_url=f"race@127.0.0.1:{sim.external}")
+        cdr.follow(orig)
+        app_id = await orig.load_app(players.TonePlay, "tone")
+        conn = client.connection
+
+        def on_event(ev) -> None:
+            if ev.name == "PLAYBACK_START":
+                started.add(ev.uuid)
+            elif ev.name == "CHANNEL_PARK":
+                if ev.get("Call-Direction") == "outbound":
+                    lags.append(time.time() - int(ev["Event-Date-Timestamp"]) / 1e6)
+            elif ev.get("Application") == "playback":
+                executed.add(ev.uuid)
+                if ev.get("Application-Response") == "PLAYBACK ERROR":
+                    errors[ev.get("Channel-State") or "?"] += 1
+        conn.on_event(on_event, "PLAYBACK_START", "CHANNEL_EXECUTE_COMPLETE", "CHANNEL_PARK")
+        await conn.subscribe("PLAYBACK_START CHANNEL_EXECUTE_COMPLETE CHANNEL_PARK")
+        t0 = time.monotonic()
+        orig.start()
+        if crash:
+            await asyncio.sleep(KILL_AFTER)
+            sim.kill9()
+            await asyncio.sleep(DOWN_FOR)
+            sim.start()
+            while not client.connected:
+                await asyncio.sleep(0.05)
+            await conn.subscribe("PLAYBACK_START CHANNEL_EXECUTE_COMPLETE CHANNEL_PARK")
+        await asyncio.sleep(max(0.0, SECONDS - (time.monotonic() - t0)))
+        orig.stop()
+        try:
+            await orig.waitwhile(timeout=30)
+        except TimeoutError:
+            await orig.hupall()
+            await orig.waitwhile(timeout=10)
+        stats = orig.stats()
+        missing = await cdr.drain(10.0, app_ids=[app_id], clients=service.pool.clients)
+    finally:
+        cdr.close()
+        await service.stop()
+        sim.stop()
+    answered_callers = {r["uuid"] for r in rows
+                        if r["direction"] == "outbound" and r["answered"] and not r["lost"]}
+    by_call = Counter(r["call_uuid"] for r in rows)
+    uuids = Counter(r["uuid"] for r in rows)
+    return {"stats": stats, "rows": len(rows), "lost_rows": sum(bool(r["lost"]) for r in rows),
+            "duplicates": sum(n - 1 for n in uuids.values() if n > 1),
+            "calls_with_rows": len(by_call), "legs_per_call": Counter(by_call.values()),
+            "answered_callers": len(answered_callers),
+            "silent": len(answered_callers - started), "errors": dict(errors),
+            "never_ran": len(answered_callers - executed),
+            "lag_p50": sorted(lags)[len(lags) // 2] if lags else 0.0,
+            "lag_max": max(lags, default=0.0),
+            "drain_missing": len(missing)}
+
+
+def main() -> int:
+    print(f"bench_media_race: Originator + TonePlay, {RATE:g} calls/s for {SECONDS:g} s, "
+          f"hold {HOLD:g} s, embedded switch in a subprocess")
+    ok = True
+    for crash in (False, True):
+        r = asyncio.run(phase(crash))
+        s = r["stats"]
+        label = "(b) kill -9 + restart" if crash else "(a) steady"
+        offered, answered = s["offered"], s["answered"]
+        failed, lost, active = s["failed_total"], s["lost"], s["active"]
+        print(f"{label}:")
+        print(f"  offered {offered}, answered {answered}, failed {failed}, lost {lost}, "
+              f"active {active}; offered == answered + failed + lost: "
+              f"{offered == answered + failed + lost}")
+        print(f"  answered calls without PLAYBACK_START: {r['silent']} "
+              f"(of {r['answered_callers']}); PLAYBACK ERROR by state: {r['errors'] or 0}; "
+              f"playback never run by the switch (sent too late, after the hangup): "
+              f"{r['never_ran']}")
+        print(f"  client lag behind the switch (caller's CHANNEL_PARK): median "
+              f"{r['lag_p50'] * 1000:.0f} ms, max {r['lag_max'] * 1000:.0f} ms")
+        print(f"  CDR rows {r['rows']} ({r['lost_rows']} lost), duplicates {r['duplicates']}, "
+              f"calls with rows {r['calls_with_rows']}, legs per call "
+              f"{dict(r['legs_per_call'])}, legs never written {r['drain_missing']}")
+        if not crash:
+            good = (r["silent"] == 0 and r["rows"] == 2 * offered == 2 * answered
+                    and not r["duplicates"])
+            print(f"  CDR rows == legs offered (2 x {offered}): {r['rows'] == 2 * offered}")
+        else:
+            good = (offered == answered + failed + lost and not r["duplicates"]
+                    and r["calls_with_rows"] == offered)
+        print(f"  {'OK' if good else 'FAIL'}")
+        ok = ok and good
+    # a FAIL is printed; the exit status says so only with --strict, so that one failed
+    # figure does not stop `make bench` (set -e) before the other scripts have run
+    return 0 if ok or "--strict" not in sys.argv[1:] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
