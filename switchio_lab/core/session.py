@@ -76,6 +76,22 @@ _NOT_MERGED = frozenset(IDENTITY_HEADERS) | {
     "Event-Sequence", "Event-Calling-File", "Event-Calling-Function", "Event-Calling-Line-Number",
     "FreeSWITCH-Hostname", "FreeSWITCH-Switchname", "FreeSWITCH-IPv4", "FreeSWITCH-IPv6"}
 
+#: channel data FreeSWITCH writes on every channel event: the latest event has it already
+_CHANNEL_DATA = ("Channel-", "Caller-", "variable_", "Answer-State", "Presence-")
+_merge_memo: dict[str, bool] = {}
+
+
+def _mergeable(key: str) -> bool:
+    """Whether a value read from an earlier event is worth keeping in the merged view."""
+    try:
+        return _merge_memo[key]
+    except KeyError:
+        if len(_merge_memo) > 4096:
+            _merge_memo.clear()
+        keep = _merge_memo[key] = key not in _NOT_MERGED and not key.startswith(_CHANNEL_DATA)
+        return keep
+
+
 _MISSING: Any = object()
 
 
@@ -250,7 +266,7 @@ class Session:
         if read:
             merged = self._merged
             for key in read:
-                if key not in _NOT_MERGED:
+                if _mergeable(key):
                     if merged is None:
                         merged = self._merged = {}
                     merged[key] = read[key]
