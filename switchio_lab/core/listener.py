@@ -43,7 +43,7 @@ from ..esl import Event
 from . import marks
 from .call import Call
 from .errors import SessionEnded
-from .session import DEFAULT_WAIT, Session, event_key
+from .session import DEFAULT_WAIT, Session
 
 if TYPE_CHECKING:
     from .client import Client
@@ -232,7 +232,7 @@ class EventListener:
         (jobs, events of untracked channels) to the current app their headers name.
         """
         self.events_seen += 1
-        name = event_key(event)
+        name = event.key
         model: Any = None
         handlers = self._handlers.get(name)
         if handlers is not None:

@@ -167,10 +167,13 @@ class Event(Mapping[str, str]):
         The one place this rule is written; the connection, the listener and the lab's
         log and inspector all read it from here.
         """
-        name = self.get("Event-Name", "")
-        if name == "CUSTOM":
-            return self.get("Event-Subclass") or name
-        return name
+        key = self._key
+        if key is None:  # computed once per event: the connection and the listener ask
+            key = self.get("Event-Name", "")
+            if key == "CUSTOM":
+                key = self.get("Event-Subclass") or key
+            self._key = key
+        return key
 
     @property
     def uuid(self) -> str | None:
