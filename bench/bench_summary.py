@@ -188,8 +188,12 @@ async def _switch() -> None:
         await client.subscribe("ALL")
         rates = []
         for _ in range(RUNS):
-            got, cpu, failed = await bench_sim.offered_rate(client, addr, server.pid, 600)
+            try:
+                got, cpu, failed = await bench_sim.offered_rate(client, addr, server.pid, 600)
+            except asyncio.TimeoutError:  # an originate got no result in 30 s: fell behind
+                got, cpu, failed = 0.0, 1.0, 1
             rates.append(got if failed == 0 and cpu < 1.0 else 0.0)
+            await client.api("hupall")
             await asyncio.sleep(1.0)
         row("switch calls/s, ALL subscriber", rates, "calls/s", ">= 600 (of 600 offered)",
             statistics.median(rates) >= 0.95 * 600)
@@ -241,5 +245,9 @@ if __name__ == "__main__":
              "switch": lambda: asyncio.run(_switch())}
     for step_name, step in steps.items():
         if not only or step_name in only:
-            step()
+            try:
+                step()
+            except Exception as exc:  # the table still prints what was measured
+                print(f"step {step_name} failed: {type(exc).__name__}: {exc}")
+                row(f"{step_name} (failed)", [0.0], "", "", False)
     table()
