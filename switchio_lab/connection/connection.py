@@ -259,8 +259,10 @@ class Connection:
         subs = self.protocol.subscriptions
         if (subs.own_names or subs.own_filters) and subs.only_own(event):
             return  # it came for the client's own use (a job's result), not the user's
+        ename = None
         for names, cb in self._callbacks:
-            if names is None or name in names or event.name in names:
+            if names is None or name in names or (
+                    name != (ename := ename or event.name) and ename in names):
                 try:
                     cb(event)
                 except Exception:

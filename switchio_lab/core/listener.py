@@ -43,7 +43,7 @@ from ..esl import Event
 from . import marks
 from .call import Call
 from .errors import SessionEnded
-from .session import DEFAULT_WAIT, Session, event_key
+from .session import DEFAULT_WAIT, Session
 
 if TYPE_CHECKING:
     from .client import Client
@@ -95,6 +95,9 @@ class EventListener:
         #: the header, then the SIP X-header that carries its variable to the far leg
         self.call_tracking_headers = _with_xheader(call_tracking_header)
         self.app_id_headers = list(app_id_headers)
+        #: events each new session keeps in ``Session.events`` (0: only its latest); an
+        #: app asks for more with a ``keep_events`` attribute
+        self.keep_events = 0
         self.sessions: dict[str, Session] = {}
         self.calls: dict[str, Call] = {}
         self.bg_jobs: dict[str, Job] = {}
@@ -229,7 +232,7 @@ class EventListener:
         (jobs, events of untracked channels) to the current app their headers name.
         """
         self.events_seen += 1
-        name = event_key(event)
+        name = event.key
         model: Any = None
         handlers = self._handlers.get(name)
         if handlers is not None:
@@ -336,6 +339,10 @@ class EventListener:
             call.append(sess)
             sess.app = call.app
         sess.call = call
+        keep = max(self.keep_events, getattr(sess.app.ns, "keep_events", 0) or 0
+                   if sess.app is not None else 0)
+        if keep:
+            sess.keep_events(keep)
         job = self._job_sessions.pop(uuid, None)
         if job is not None:
             job.session = sess

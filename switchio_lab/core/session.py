@@ -14,6 +14,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Iterable
+from sys import intern as _intern
 from typing import TYPE_CHECKING, Any
 
 from ..connection import ApiError
@@ -59,13 +60,68 @@ class _SessionLog(logging.LoggerAdapter):
         return f"session {self.extra['uuid']}: {msg}", kwargs  # type: ignore[index]
 
 
-class Session:
-    """One call leg. ``sess["Header"]`` reads its latest event that has the header."""
+#: headers of a session's first event kept for its whole life (who and where the leg is)
+IDENTITY_HEADERS = (
+    "Unique-ID", "Call-Direction", "Channel-Name", "Core-UUID", "Caller-Unique-ID",
+    "Caller-Caller-ID-Name", "Caller-Caller-ID-Number", "Caller-Destination-Number",
+    "Caller-Network-Addr", "Other-Leg-Unique-ID", "variable_call_uuid",
+    "variable_sip_req_uri", "variable_sofia_profile_name", "variable_switchio_app",
+    "variable_switchio_call", "variable_sip_h_X-switchio_app", "variable_sip_h_X-switchio_call",
+)
 
-    def __init__(self, event: Event, client: Client) -> None:
-        self.uuid: str = event.uuid or ""
+_IDENTITY_INDEX = {name: i for i, name in enumerate(IDENTITY_HEADERS)}
+#: headers every event carries (or identity ones): never worth a merged-view entry
+_NOT_MERGED = frozenset(IDENTITY_HEADERS) | {
+    "Event-Name", "Event-Date-Timestamp", "Event-Date-Local", "Event-Date-GMT",
+    "Event-Sequence", "Event-Calling-File", "Event-Calling-Function", "Event-Calling-Line-Number",
+    "FreeSWITCH-Hostname", "FreeSWITCH-Switchname", "FreeSWITCH-IPv4", "FreeSWITCH-IPv6"}
+
+#: channel data FreeSWITCH writes on every channel event: the latest event has it already
+_CHANNEL_DATA = ("Channel-", "Caller-", "variable_", "Answer-State", "Presence-")
+_merge_memo: dict[str, bool] = {}
+
+
+def _mergeable(key: str) -> bool:
+    """Whether a value read from an earlier event is worth keeping in the merged view."""
+    try:
+        return _merge_memo[key]
+    except KeyError:
+        if len(_merge_memo) > 4096:
+            _merge_memo.clear()
+        keep = _merge_memo[key] = key not in _NOT_MERGED and not key.startswith(_CHANNEL_DATA)
+        return keep
+
+
+_MISSING: Any = object()
+
+
+class Session:
+    """One call leg. ``sess["Header"]`` reads the header from its latest event that has it.
+
+    A session keeps its latest event, the identity headers of its first event
+    (:data:`IDENTITY_HEADERS`) and a merged view of the header values read from its
+    earlier events, not its raw event history: a few KiB per session. Whoever needs the
+    history asks for it (:attr:`events`, :meth:`keep_events`).
+    """
+
+    # slots keep a session small (issue 16); ``__dict__`` (made on first use) still takes
+    # whatever attributes apps or subclasses add
+    __slots__ = ("uuid", "client", "_latest", "_merged", "_identity", "_history", "vars",
+                 "call", "app", "answered", "hungup", "destroyed", "lost", "cause", "times",
+                 "job", "_waiters", "_tasks", "__dict__", "__weakref__")
+
+    def __init__(self, event: Event, client: Client, keep_events: int = 0) -> None:
+        self.uuid: str = _intern(event.uuid or "")
         self.client = client
-        self.events: deque[Event] = deque([event])
+        self._latest = event
+        get = event.get
+        # the first event's identity headers, in IDENTITY_HEADERS order (None: absent)
+        # (interned: the same uuid, profile or switch id is one string, not one per header)
+        self._identity: tuple[str | None, ...] = tuple(
+            None if (v := get(k)) is None else _intern(v) for k in IDENTITY_HEADERS)
+        self._merged: dict[str, str] | None = None  # made on first use
+        self._history: deque[Event] | None = (
+            deque([event], maxlen=keep_events) if keep_events > 0 else None)
         self.vars: dict[str, Any] = {}
         self.call: Call | None = None
         self.app: AppVersion | None = None
@@ -79,16 +135,69 @@ class Session:
         self.times["create"] = _event_time(event)
         self.job: Job | None = None
         self._waiters: dict[str, list[asyncio.Future[Event]]] = {}
-        self.tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[Any]] | None = None
 
     # -- headers ------------------------------------------------------------------------
     def get(self, key: str, default: Any = None) -> Any:
-        """The value of ``key`` in the latest event that has it."""
-        for event in reversed(self.events):
-            value = event.get(key)
+        """The value of ``key``: from the latest event, else (when :meth:`keep_events`
+        kept them) the latest kept event that has it, else the value last read from an
+        earlier event, else the first event's identity headers. Without kept events it
+        is O(1) in the number of events seen, found or not."""
+        value = self._latest.get(key, _MISSING)
+        if value is not _MISSING:
+            return value
+        history = self._history
+        if history is not None:  # kept on request: searched as before (latest first)
+            for i in range(len(history) - 2, -1, -1):
+                value = history[i].get(key, _MISSING)
+                if value is not _MISSING:
+                    return value
+        merged = self._merged
+        if merged is not None:
+            value = merged.get(key, _MISSING)
+            if value is not _MISSING:
+                return value
+        i = _IDENTITY_INDEX.get(key)
+        if i is not None:
+            value = self._identity[i]
             if value is not None:
                 return value
         return default
+
+    @property
+    def identity(self) -> dict[str, str]:
+        """The identity headers (:data:`IDENTITY_HEADERS`) of the first event, those it had."""
+        return {k: v for k, v in zip(IDENTITY_HEADERS, self._identity, strict=True)
+                if v is not None}
+
+    @property
+    def tasks(self) -> set[asyncio.Task[Any]]:
+        """The app coroutines running for this session."""
+        if self._tasks is None:
+            self._tasks = set()
+        return self._tasks
+
+    @property
+    def event(self) -> Event:
+        """The latest event of this session."""
+        return self._latest
+
+    @property
+    def events(self) -> deque[Event]:
+        """The session's recent events, oldest first: the last :meth:`keep_events` ones if
+        history was asked for (per listener or per app), else only the latest event."""
+        if self._history is not None:
+            return self._history
+        return deque((self._latest,), maxlen=1)
+
+    def keep_events(self, count: int) -> None:
+        """Keep the last ``count`` events in :attr:`events` from now on (0: only the
+        latest, the default). Each kept event costs its size (~5 KiB of text)."""
+        if count <= 0:
+            self._history = None
+        elif self._history is None or self._history.maxlen != count:
+            old = self._history if self._history is not None else (self._latest,)
+            self._history = deque(old, maxlen=count)
 
     def __getitem__(self, key: str) -> str:
         value = self.get(key)
@@ -126,7 +235,7 @@ class Session:
     @property
     def time(self) -> float:
         """Time of the latest event."""
-        return _event_time(self.events[-1])
+        return _event_time(self._latest)
 
     @property
     def uptime(self) -> float:
@@ -153,10 +262,20 @@ class Session:
     # -- events --------------------------------------------------------------------------
     def update(self, event: Event) -> None:
         """Add an event (the listener calls this) and wake those waiting for it."""
-        self.events.append(event)
-        if len(self.events) > 64:  # the latest events carry every header; bound memory
-            self.events.popleft()
-        waiters = self._waiters.pop(event_key(event), None)
+        read = self._latest.decoded()  # the header values read from it: merged view keeps them
+        if read:
+            merged = self._merged
+            for key in read:
+                if _mergeable(key):
+                    if merged is None:
+                        merged = self._merged = {}
+                    merged[key] = read[key]
+        self._latest = event
+        if self._history is not None:
+            self._history.append(event)
+        if not self._waiters:
+            return
+        waiters = self._waiters.pop(event.key, None)
         if waiters:
             for fut in waiters:
                 if not fut.done():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from sys import intern as _intern
 from typing import Any
 from urllib.parse import unquote_to_bytes as _unquote
 from xml.etree import ElementTree
@@ -110,8 +111,16 @@ class Event(Mapping[str, str]):
         j = raw.find(b"\n", i)
         value = raw[i:j] if j >= 0 else raw[i:]
         value = (_unquote(value) if b"%" in value else value).decode("utf-8", "replace")
+        if len(value) < 48:  # names, states, uuids: one string however many events hold it
+            value = _intern(value)
         cache[name] = value
         return value
+
+    def decoded(self) -> Mapping[str, str]:
+        """The headers decoded so far: those read with :meth:`get` (all of them once the
+        whole table was built). A read-only view; for whoever keeps values beyond the
+        event's life without keeping its bytes."""
+        return self._table if self._table is not None else self._cache
 
     def _in_headers(self, i: int) -> bool:
         """Whether offset ``i`` of a plain event lies in its header lines (not its body).
@@ -158,10 +167,13 @@ class Event(Mapping[str, str]):
         The one place this rule is written; the connection, the listener and the lab's
         log and inspector all read it from here.
         """
-        name = self.get("Event-Name", "")
-        if name == "CUSTOM":
-            return self.get("Event-Subclass") or name
-        return name
+        key = self._key
+        if key is None:  # computed once per event: the connection and the listener ask
+            key = self.get("Event-Name", "")
+            if key == "CUSTOM":
+                key = self.get("Event-Subclass") or key
+            self._key = key
+        return key
 
     @property
     def uuid(self) -> str | None:

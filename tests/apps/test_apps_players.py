@@ -46,7 +46,10 @@ def loud(samples: np.ndarray) -> np.ndarray:
 
 @pytest.fixture
 def clients(sim_clients):
-    """One connected Client per node of ``sim_cluster`` (the plugin's ``sim_clients``)."""
+    """One connected Client per node of ``sim_cluster`` (the plugin's ``sim_clients``),
+    its sessions keeping their event history (``sess.events``)."""
+    for client in sim_clients:
+        client.listener.keep_events = 64
     return sim_clients
 
 

@@ -35,7 +35,10 @@ from switchio_lab.testing import pause, scaled, until
 
 @pytest.fixture
 def clients(sim_clients):
-    """One connected Client per node of ``sim_cluster`` (the plugin's ``sim_clients``)."""
+    """One connected Client per node of ``sim_cluster`` (the plugin's ``sim_clients``),
+    its sessions keeping their event history (``names``)."""
+    for client in sim_clients:
+        client.listener.keep_events = 64
     return sim_clients
 
 
