@@ -91,9 +91,7 @@ class EventListener:
                  app_id_headers: Iterable[str] = ("variable_switchio_app",
                                                    "variable_sip_h_X-switchio_app")) -> None:
         self.client = client
-        self.call_tracking_header = call_tracking_header
-        #: the header, then the SIP X-header that carries its variable to the far leg
-        self.call_tracking_headers = _with_xheader(call_tracking_header)
+        self.call_tracking_header = call_tracking_header  # sets call_tracking_headers
         self.app_id_headers = list(app_id_headers)
         self.sessions: dict[str, Session] = {}
         self.calls: dict[str, Call] = {}
@@ -133,6 +131,18 @@ class EventListener:
             "CHANNEL_DESTROY": [self._handle_destroy],
             "BACKGROUND_JOB": [self._handle_bj],
         }
+
+    @property
+    def call_tracking_header(self) -> str:
+        """The header that groups legs into calls; setting it takes effect at the next
+        event (switchio read it per event)."""
+        return self._call_tracking_header
+
+    @call_tracking_header.setter
+    def call_tracking_header(self, value: str) -> None:
+        self._call_tracking_header = value
+        #: the header, then the SIP X-header that carries its variable to the far leg
+        self.call_tracking_headers = _with_xheader(value)
 
     # -- counts ---------------------------------------------------------------------------
     def count_sessions(self) -> int:
