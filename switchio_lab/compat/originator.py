@@ -187,7 +187,7 @@ class Originator:
         if not any(c._orig for c in self.pool):
             raise ConfigurationError("you must first set an originate command "
                                      "(client.set_orig_cmd(dest_url, ...))")
-        if not self._core.settings["apps"] and not any(c.core.apps for c in self.pool):
+        if not self._core.settings()["apps"]:
             raise ConfigurationError("load an app first (originator.load_app(App))")
         loop.call(self._core.start)
 

@@ -5,19 +5,11 @@ from __future__ import annotations
 import time
 
 import pytest
+from helpers import wait_until
 
 import switchio_lab.compat as switchio
 from switchio_lab.apps.players import TonePlay
 from switchio_lab.testing import scaled
-
-
-def wait_until(pred, timeout=5.0):
-    """Poll ``pred`` with time.sleep (the events flow meanwhile: that is the point)."""
-    end = time.monotonic() + scaled(timeout)
-    while not pred():
-        if time.monotonic() > end:
-            raise AssertionError(f"not true within {scaled(timeout)} s")
-        time.sleep(0.01)
 
 
 class Answerer:
