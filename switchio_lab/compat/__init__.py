@@ -15,6 +15,7 @@ from ..core import Call, Service, SessionEnded
 from ..core.marks import callback, coroutine, event_callback, handler
 from . import api, loop, utils  # noqa: F401
 from .api import Client, Connection, MultiEval, SlavePool, get_client, get_connection, get_pool
+from .bert import Bert
 from .listener import EventListener, get_listener
 from .models import Job, Session
 from .originator import Originator, get_originator
@@ -22,7 +23,7 @@ from .sync import sync_caller
 from .utils import APIError, ConfigurationError
 
 __all__ = [
-    "APIError", "AppManager", "Call", "Client", "ConfigurationError", "Connection",
+    "APIError", "AppManager", "Bert", "Call", "Client", "ConfigurationError", "Connection",
     "ConnectionError", "EventListener", "Job", "MultiEval", "Originator", "Service",
     "Session", "SessionEnded", "SlavePool", "callback", "coroutine", "event_callback",
     "get_client", "get_connection", "get_listener", "get_originator", "get_pool", "handler",

@@ -306,6 +306,14 @@ class EventListener:
             await func(model)
         except asyncio.CancelledError:
             raise
+        except SessionEnded as exc:
+            # switchio cancelled a coroutine whose session went away while it waited:
+            # the task ends cancelled, not as an app error (the coroutine may still catch
+            # SessionEnded to clean up, knowing why)
+            log.debug("app %s: coroutine %s on %s for session %s cancelled: %s",
+                      version.app_id, func.__qualname__, name, getattr(model, "uuid", model),
+                      exc)
+            raise asyncio.CancelledError(str(exc)) from None
         except Exception:
             self.handler_errors += 1
             log.exception("app %s: coroutine %s failed on %s for session %s",
