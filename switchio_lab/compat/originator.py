@@ -78,7 +78,8 @@ class Originator:
         self.period = kwargs.pop("period", 1)
         self.duration_offset = kwargs.pop("duration_offset", 5)
         self._auto = bool(auto_duration)
-        settings = {k: kwargs.pop(k) for k in _SETTINGS if kwargs.get(k) is not None}
+        popped = {k: kwargs.pop(k, None) for k in _SETTINGS}
+        settings = {k: v for k, v in popped.items() if v is not None}
         duration = kwargs.pop("duration", None) or 0
         if kwargs:
             raise TypeError(f"Unsupported kwargs: {kwargs}")
