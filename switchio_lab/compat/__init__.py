@@ -11,14 +11,15 @@ from __future__ import annotations
 from .. import apps  # noqa: F401  (switchio.apps.players.TonePlay ...)
 from ..apps import AppManager
 from ..connection.errors import ConnectError as ConnectionError  # noqa: A001
-from ..core import Call, Service, SessionEnded
+from ..core import SessionEnded
 from ..core.marks import callback, coroutine, event_callback, handler
 from . import api, loop, utils  # noqa: F401
 from .api import Client, Connection, MultiEval, SlavePool, get_client, get_connection, get_pool
 from .bert import Bert
 from .listener import EventListener, get_listener
-from .models import Job, Session
+from .models import Call, Job, Session
 from .originator import Originator, get_originator
+from .service import Service
 from .sync import sync_caller
 from .utils import APIError, ConfigurationError
 

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import apps as builtin_apps
-from . import Service, get_originator, loop
+from . import Service, get_originator
 from .bert import Bert
 
 log = logging.getLogger("switchio_lab")
@@ -175,16 +175,16 @@ def serve(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, stop)
     try:
-        loop.run(service.run())
         for cls, _ in apps:
-            loop.run(service.apps.load_app(cls, app_id=args.app_header))
+            service.apps.load_app(cls, app_id=args.app_header)
+        service.run(block=False)
         print(f"serving {args.hosts} with apps {[_name(c) for c, _ in apps]}", flush=True)
         while service.is_alive():
             time.sleep(0.2)
     except KeyboardInterrupt:
         pass
     finally:
-        loop.run(service.stop())
+        service.stop()
     return 0
 
 

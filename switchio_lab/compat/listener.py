@@ -121,6 +121,10 @@ class EventListener:
         return _Wrapped(self.core.sessions, wrap_session)
 
     @property
+    def calls(self) -> dict[str, Any]:
+        return _Wrapped(self.core.calls, wrap_session)
+
+    @property
     def bg_jobs(self) -> dict[str, Any]:
         return _Wrapped(self.core.bg_jobs, Job)
 

@@ -4,10 +4,12 @@ any thread (they run on the compat loop)."""
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 from typing import Any
 
 from ..connection import Job as CoreJob
+from ..core.call import Call as CoreCall
 from ..core.session import Session as CoreSession
 from . import loop
 from .utils import APIError
@@ -64,63 +66,94 @@ class Job:
             pass
 
 
-class Session:
-    """A :class:`~switchio_lab.core.session.Session` usable from blocking code: reading
-    attributes is direct; a control (``hangup()``, ``answer()``, ``setvar()`` ...) runs on
-    the compat loop and returns a :class:`concurrent.futures.Future` of its result."""
+class _Proxy:
+    """A core model usable from blocking code: attributes read directly (models inside
+    wrapped too); a control method runs on the compat loop, and a task it returns comes
+    back as a :class:`concurrent.futures.Future` (``.result(timeout)``)."""
 
-    def __init__(self, sess: CoreSession) -> None:
-        object.__setattr__(self, "_sess", sess)
+    _core_type: type = object
+
+    def __init__(self, obj: Any) -> None:
+        object.__setattr__(self, "_obj", obj)
 
     def __getattr__(self, name: str) -> Any:
-        value = getattr(self._sess, name)
-        if callable(value) and not name.startswith("_") and hasattr(CoreSession, name):
+        value = getattr(self._obj, name)
+        if callable(value) and not name.startswith("_") and hasattr(self._core_type, name):
             func = value
 
             def control(*args: Any, **kwargs: Any) -> Any:
+                args = tuple(getattr(a, "core", a) for a in args)
                 if loop.in_loop_thread():
                     return func(*args, **kwargs)
-                result = loop.call(func, *args, **kwargs)
-                if hasattr(result, "add_done_callback") and hasattr(result, "get_loop"):
-                    return _threadsafe(result)
-                return result
+                return _out(loop.call(func, *args, **kwargs))
             return control
-        return value
+        return _out(value)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        setattr(self._sess, name, value)
+        setattr(self._obj, name, value)
 
     def __eq__(self, other: object) -> bool:
-        other = getattr(other, "_sess", other)
-        return self._sess is other
+        return self._obj is getattr(other, "_obj", other)
 
     def __hash__(self) -> int:
-        return hash(self._sess)
+        return hash(self._obj)
 
     def __repr__(self) -> str:
-        return repr(self._sess)
+        return repr(self._obj)
 
     @property
-    def core(self) -> CoreSession:
-        return self._sess
+    def core(self) -> Any:
+        """The core model underneath."""
+        return self._obj
+
+
+class Session(_Proxy):
+    """A :class:`~switchio_lab.core.session.Session` for blocking code (see :class:`_Proxy`):
+    ``sess.hangup()`` from a script works while the loop runs in its thread."""
+
+    _core_type = CoreSession
+
+    def __getitem__(self, key: str) -> str:
+        return self._obj[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._obj
 
     @property
     def con(self) -> Any:
         """switchio's ``Session.con``: the connection that controls this session."""
-        return self._sess.client.connection
+        return self._obj.client.connection
 
     @property
-    def events(self) -> Any:
-        """The session's events, switchio's order: ``events[0]`` is the newest,
+    def events(self) -> list[Any]:
+        """The session's events in switchio's order: ``events[0]`` is the newest,
         ``events[-1]`` the oldest (the core keeps them oldest first)."""
-        events = getattr(self._sess, "events", None)
-        if events is None:
-            return []
-        return list(reversed(list(events)))
+        return list(reversed(list(getattr(self._obj, "events", None) or ())))
 
     def recv(self, name: str, timeout: float | None = None) -> concurrent.futures.Future:
         """Wait for event ``name`` from blocking code: a Future (``.result(timeout)``)."""
-        return loop.submit(self._sess.recv(name, timeout))
+        async def wait() -> Any:
+            return await self._obj.recv(name, timeout)
+        return loop.submit(wait())
+
+
+class Call(_Proxy):
+    """A :class:`~switchio_lab.core.call.Call` for blocking code: ``call.hangup()``,
+    ``call.sessions[0]`` (a blocking-safe :class:`Session`)."""
+
+    _core_type = CoreCall
+
+
+def _out(value: Any) -> Any:
+    if isinstance(value, CoreSession):
+        return Session(value)
+    if isinstance(value, CoreCall):
+        return Call(value)
+    if isinstance(value, list) and value and isinstance(value[0], (CoreSession, CoreCall)):
+        return [_out(v) for v in value]
+    if isinstance(value, asyncio.Task):
+        return _threadsafe(value)
+    return value
 
 
 def _threadsafe(task: Any) -> concurrent.futures.Future:
@@ -130,9 +163,9 @@ def _threadsafe(task: Any) -> concurrent.futures.Future:
 
 
 def wrap_session(sess: Any) -> Any:
-    if sess is None or isinstance(sess, Session):
+    if sess is None or isinstance(sess, _Proxy):
         return sess
-    return Session(sess)
+    return _out(sess)
 
 
-__all__ = ["Job", "Session", "wrap_session"]
+__all__ = ["Call", "Job", "Session", "wrap_session"]

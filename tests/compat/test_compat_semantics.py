@@ -63,10 +63,10 @@ class Answer:
 def test_load_multi_app_and_service_is_alive(switch):
     service = switchio.Service([switch])
     assert not service.is_alive()
-    loop.run(service.run())
+    service.run(block=False)
     try:
         assert service.is_alive()
-        app_id = loop.run(service.apps.load_multi_app([(Counter, {"start": 10}), Answer]))
+        app_id = service.apps.load_multi_app([(Counter, {"start": 10}), Answer])
         assert app_id == "Counter+Answer"
         (client,) = service.pool.clients
         composite = client.apps[app_id]
@@ -79,10 +79,10 @@ def test_load_multi_app_and_service_is_alive(switch):
         assert loop.run(call()).startswith("+OK")  # Answer answered the far leg
         wait_until(lambda: counter.parks >= 2)
         loop.run(client.hupall(timeout=scaled(5)))
-        loop.run(service.apps.unload_app(app_id))
+        service.apps.unload_app(app_id)
         wait_until(lambda: getattr(counter, "torn_down", False))
     finally:
-        loop.run(service.stop())
+        service.stop()
     assert not service.is_alive()
 
 
