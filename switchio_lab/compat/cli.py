@@ -37,7 +37,9 @@ def get_apps(specs: Sequence[str]) -> list[tuple[Any, dict[str, str]]]:
     """switchio's app specs: ``Name``, ``Name/k=v,k2=v2``, ``pkg.mod:Name``, ``path.py:Name``."""
     out = []
     for spec in specs:
-        name, _, argspec = spec.partition("/")
+        name, sep, argspec = spec.rpartition("/")
+        if not sep or "=" not in argspec:  # no k=v part (a path's slashes stay)
+            name, argspec = spec, ""
         args = dict(v.split("=", 1) for v in argspec.split(",")) if argspec else {}
         path, _, attr = name.partition(":")
         if os.path.isfile(path):

@@ -61,6 +61,8 @@ def run(aw: Awaitable[T], timeout: float | None = None) -> T:
     try:
         return fut.result(timeout)
     except concurrent.futures.TimeoutError:
+        if fut.done():  # the awaitable's own timeout: pass it on as it is
+            raise
         fut.cancel()
         raise TimeoutError(f"not done within {timeout} s") from None
     except BaseException:
