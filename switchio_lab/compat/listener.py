@@ -49,6 +49,14 @@ class _Wrapped(dict):
     def __repr__(self) -> str:
         return repr(self._items())
 
+    def __eq__(self, other: object) -> bool:
+        return self._items() == other
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = None  # type: ignore[assignment]
+
 
 class EventListener:
     """switchio's ``handlers.EventListener``, blocking: ``connect()``, ``start()``,

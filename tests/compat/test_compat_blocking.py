@@ -50,6 +50,7 @@ def test_time_sleep_keeps_events_flowing(contact, switch):
         time.sleep(scaled(0.3))  # plain time.sleep: events are read in the loop thread
         wait_until(lambda: app.parked >= 1 and client.listener.count_sessions() == 2)
         sess = client.listener.sessions[uuid]
+        assert client.listener.sessions != {} and sess in client.listener.sessions.values()
         assert sess.con is client.core.connection  # Session.con
         sess.hangup().result(scaled(5))  # from this thread: no "no running event loop"
         wait_until(lambda: client.listener.count_sessions() == 0)
