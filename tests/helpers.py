@@ -186,3 +186,17 @@ async def settle(seconds: float = 0.05) -> None:
     """Let the loop run for ``scaled(seconds)`` (for "nothing more happens" checks only:
     to wait for something, use :func:`until`)."""
     await asyncio.sleep(scaled(seconds))
+
+
+def wait_until(pred, timeout=5.0):
+    """For blocking (switchio-style) tests: poll ``pred`` with ``time.sleep`` -- the compat
+    loop thread keeps handling events meanwhile; fails after ``scaled(timeout)`` s."""
+    import time
+
+    from switchio_lab.testing import scaled
+
+    end = time.monotonic() + scaled(timeout)
+    while not pred():
+        if time.monotonic() > end:
+            raise AssertionError(f"not true within {scaled(timeout)} s")
+        time.sleep(0.01)

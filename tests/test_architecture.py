@@ -9,6 +9,8 @@ sim         esl (the embedded switch leans on the codec only)
 core        esl, connection (``switchio_lab.core`` and the switchio alias modules)
 apps        esl, connection, core
 measure     esl, connection, core, apps
+compat      esl, connection, sim, core, apps, measure (switchio's blocking API; only the
+            cli imports it)
 lab / cli   anything (they start embedded switches and show everything)
 testing     anything
 ==========  ===============================================================
@@ -39,8 +41,9 @@ ALLOWED: dict[str, set[str]] = {
     "core": {"esl", "connection", "core"},
     "apps": {"esl", "connection", "core", "apps"},
     "measure": {"esl", "connection", "core", "apps", "measure"},
+    "compat": {"esl", "connection", "sim", "core", "apps", "measure", "compat"},
     "lab": {"esl", "connection", "sim", "core", "apps", "measure", "lab"},
-    "cli": {"esl", "connection", "sim", "core", "apps", "measure", "lab", "cli"},
+    "cli": {"esl", "connection", "sim", "core", "apps", "measure", "lab", "compat", "cli"},
     "testing": {"esl", "connection", "sim", "core", "apps", "measure", "lab", "testing"},
 }
 

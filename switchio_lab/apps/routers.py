@@ -225,6 +225,12 @@ class Routes:
                 for func, kwargs in funcs:
                     yield func, match, kwargs
 
+    def iter_matches(self, fields: Session | Mapping[str, Any], **kwargs: Any
+                     ) -> Iterator[tuple[Route, re.Match[str], dict[str, Any]]]:
+        """switchio's name: :meth:`matches`, each route's keywords over ``kwargs``."""
+        for func, match, route_kwargs in self.matches(fields):
+            yield func, match, {**kwargs, **route_kwargs}
+
     def __len__(self) -> int:
         return sum(len(funcs) for funcs in self.table.values())
 

@@ -91,9 +91,7 @@ class EventListener:
                  app_id_headers: Iterable[str] = ("variable_switchio_app",
                                                    "variable_sip_h_X-switchio_app")) -> None:
         self.client = client
-        self.call_tracking_header = call_tracking_header
-        #: the header, then the SIP X-header that carries its variable to the far leg
-        self.call_tracking_headers = _with_xheader(call_tracking_header)
+        self.call_tracking_header = call_tracking_header  # sets call_tracking_headers
         self.app_id_headers = list(app_id_headers)
         #: events each new session keeps in ``Session.events`` (0: only its latest); an
         #: app asks for more with a ``keep_events`` attribute
@@ -136,6 +134,18 @@ class EventListener:
             "CHANNEL_DESTROY": [self._handle_destroy],
             "BACKGROUND_JOB": [self._handle_bj],
         }
+
+    @property
+    def call_tracking_header(self) -> str:
+        """The header that groups legs into calls; setting it takes effect at the next
+        event (switchio read it per event)."""
+        return self._call_tracking_header
+
+    @call_tracking_header.setter
+    def call_tracking_header(self, value: str) -> None:
+        self._call_tracking_header = value
+        #: the header, then the SIP X-header that carries its variable to the far leg
+        self.call_tracking_headers = _with_xheader(value)
 
     # -- counts ---------------------------------------------------------------------------
     def count_sessions(self) -> int:
@@ -299,6 +309,14 @@ class EventListener:
             await func(model)
         except asyncio.CancelledError:
             raise
+        except SessionEnded as exc:
+            # switchio cancelled a coroutine whose session went away while it waited:
+            # the task ends cancelled, not as an app error (the coroutine may still catch
+            # SessionEnded to clean up, knowing why)
+            log.debug("app %s: coroutine %s on %s for session %s cancelled: %s",
+                      version.app_id, func.__qualname__, name, getattr(model, "uuid", model),
+                      exc)
+            raise asyncio.CancelledError(str(exc)) from None
         except Exception:
             self.handler_errors += 1
             log.exception("app %s: coroutine %s failed on %s for session %s",

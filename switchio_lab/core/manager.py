@@ -13,6 +13,7 @@ instance of the app::
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -137,6 +138,24 @@ class AppManager:
                 notes.append(f"rolling back on {name} failed too ({exc!r})")
         return ", ".join(notes)
 
+    async def load_multi_app(self, apps_iter: Any, on_value: str | None = None,
+                             header: str | None = None, app_id: str | None = None,
+                             **kwargs: Any) -> str:
+        """switchio's ``load_multi_app``: several apps under one app id, composed.
+
+        ``apps_iter`` holds apps or ``(app, prepost_kwargs)`` pairs; every member's marked
+        callbacks run for the id's calls, in the order given, and every member's
+        ``prepost`` runs (its teardown too). The id defaults to the members' names
+        joined with ``+``.
+        """
+        kwargs.pop("with_measurers", None)  # switchio's flag: measurers are apps here
+        members = [item if isinstance(item, tuple) else (item, {}) for item in apps_iter]
+        if not members:
+            raise AppError("load_multi_app needs at least one app")
+        composite = multi_app(members)
+        app_id = app_id or on_value or "+".join(_name(ns) for ns, _ in members)
+        return await self.load_app(composite, app_id, header, **kwargs)
+
     async def reload_app(self, ns: Any, on_value: str = "default", **prepost_kwargs: Any
                          ) -> str:
         """Hot-swap the app under ``on_value`` on every node (new calls get ``ns``)."""
@@ -153,3 +172,62 @@ class AppManager:
 
 
 __all__ = ["AppManager"]
+
+
+def multi_app(members: list[tuple[Any, dict[str, Any]]]) -> type:
+    """A class composing ``members`` (``(app, prepost_kwargs)``): each instance holds a
+    fresh instance of each member class (instances and modules are shared), exposes their
+    marked callbacks, and has a ``prepost`` running every member's."""
+    from .listener import prepost_arguments
+
+    def __init__(self: Any) -> None:
+        self.members = [(ns() if isinstance(ns, type) else ns, dict(pp)) for ns, pp in members]
+
+    def delegate(i: int, func: Any) -> Any:
+        name = func.__name__
+        if inspect.iscoroutinefunction(func):
+            async def call(self: Any, model: Any) -> Any:
+                return await getattr(self.members[i][0], name)(model)
+        else:
+            def call(self: Any, model: Any) -> Any:
+                return getattr(self.members[i][0], name)(model)
+        call.__name__ = call.__qualname__ = f"{_name(members[i][0])}.{name}"
+        for attr in (marks.EVENTS_ATTR, marks.SUBSCRIBE_ATTR, marks.KIND_ATTR):
+            setattr(call, attr, list(getattr(func, attr)) if isinstance(
+                getattr(func, attr), list) else getattr(func, attr))
+        return call
+
+    body: dict[str, Any] = {}
+    for i, (ns, _pp) in enumerate(members):
+        seen: set[str] = set()
+        for _ev, _kind, func in marks.get_callbacks(ns):
+            if func.__name__ not in seen:  # one delegate per function (several events)
+                seen.add(func.__name__)
+                body[f"_m{i}_{func.__name__}"] = delegate(i, func)
+
+    async def prepost(self: Any, client: Any = None, listener: Any = None,
+                      connection: Any = None, pool: Any = None) -> Any:
+        available = {"client": client, "listener": listener, "connection": connection,
+                     "pool": pool}
+        teardowns = []
+        for inst, pp in self.members:
+            func = getattr(inst, "prepost", None)
+            if func is None:
+                continue
+            result = func(**prepost_arguments(func, available, pp))
+            if inspect.isawaitable(result):
+                result = await result
+            if inspect.isgenerator(result):
+                next(result, None)
+                teardowns.append(result)
+
+        def teardown() -> Any:
+            yield
+            for gen in reversed(teardowns):
+                next(gen, None)
+        return teardown()
+
+    names = "+".join(_name(ns) for ns, _ in members)
+    body.update({"__init__": __init__, "prepost": prepost,
+                 "__doc__": f"The apps {names}, composed."})
+    return type(f"MultiApp[{names}]", (), body)

@@ -38,6 +38,9 @@ def marker(event_type: str, cb_type: str = "callback", subscribe: Iterable[str] 
     extra = [subscribe] if isinstance(subscribe, str) else list(subscribe)
 
     def inner(func: F) -> F:
+        if not (inspect.isfunction(func) or inspect.ismethod(func)):
+            raise TypeError(f"@{cb_type}({event_type!r}) marks a function (a def or async "
+                            f"def); {func!r} is a {type(func).__name__}, not a function")
         if cb_type == "coroutine" and not inspect.iscoroutinefunction(func):
             raise TypeError(f"@coroutine({event_type!r}) marks an 'async def' function; "
                             f"{func.__qualname__} is not one (use @callback)")

@@ -52,6 +52,10 @@ class Service:
     def running(self) -> bool:
         return self._running
 
+    def is_alive(self) -> bool:
+        """switchio's name for :attr:`running`."""
+        return self._running
+
     async def run(self, block: bool = False) -> Service:
         """Connect to every node (apps already loaded get their events).
 
