@@ -65,32 +65,58 @@ def iter_batches(source: Any, columns: Sequence[str] = COLUMNS,
     a directory or file of Parquet/CSV parts, or a DataFrame (yielded in slices). Only the
     ``columns`` present are read.
     """
+    for batch, _ in _batches(source, columns, batch_size, first_only=False):
+        yield batch
+
+
+def _part_files(source: Any) -> list[Path]:
+    path = Path(source)
+    if path.is_file():
+        return [path]
+    files = parts(path, CDR_TABLE) or parts(path.parent, path.name)
+    if not files and not path.is_dir():
+        raise FileNotFoundError(f"no run directory {path}")
+    return files
+
+
+def _batches(source: Any, columns: Sequence[str], batch_size: int, first_only: bool
+             ) -> Iterator[tuple[pd.DataFrame, int]]:
+    """(batch, rows read for it); with ``first_only``, Parquet batches are cut down to
+    their first legs in Arrow, before pandas sees them (the uuid columns are the
+    costliest to convert), and come without the uuid columns."""
     if isinstance(source, pd.DataFrame):
         present = [c for c in columns if c in source.columns]
         for start in range(0, len(source), batch_size):
-            yield source.iloc[start:start + batch_size][present]
+            chunk = source.iloc[start:start + batch_size][present]
+            yield (first_legs(chunk) if first_only else chunk), len(chunk)
         return
-    path = Path(source)
-    if path.is_file():
-        files = [path]
-    else:
-        files = parts(path, CDR_TABLE) or parts(path.parent, path.name)
-        if not files and not path.is_dir():
-            raise FileNotFoundError(f"no run directory {path}")
-    for file in files:
+    for file in _part_files(source):
         if file.suffix == ".parquet":
             if pq is None:  # pragma: no cover
                 raise ImportError(f"reading {file} needs pyarrow (pip install pyarrow)")
-            pf = pq.ParquetFile(file)
+            # no pre-buffering, one thread: what is read is one row group's columns at most
+            pf = pq.ParquetFile(file, pre_buffer=False)
             present = [c for c in columns if c in pf.schema_arrow.names]
-            for batch in pf.iter_batches(batch_size=batch_size, columns=present):
-                yield batch.to_pandas()
+            for batch in pf.iter_batches(batch_size=batch_size, columns=present,
+                                         use_threads=False):
+                n = batch.num_rows
+                if first_only and "call_uuid" in present and "uuid" in present:
+                    import pyarrow.compute as pc
+
+                    call = batch.column("call_uuid")
+                    keep = pc.or_kleene(pc.is_null(call),
+                                        pc.fill_null(pc.equal(call, batch.column("uuid")),
+                                                     False))
+                    batch = batch.filter(keep)
+                    batch = batch.select([c for c in present if c not in ("uuid",
+                                                                          "call_uuid")])
+                yield batch.to_pandas(), n
         else:
             header = pd.read_csv(file, nrows=0).columns
             present = [c for c in columns if c in header]
             text = {c: "string" for c in present if CDR_DTYPES.get(c) == "string"}
-            yield from pd.read_csv(file, usecols=present, dtype=text, chunksize=batch_size)
-
+            for chunk in pd.read_csv(file, usecols=present, dtype=text, chunksize=batch_size):
+                yield (first_legs(chunk) if first_only else chunk), len(chunk)
 
 def first_legs(df: pd.DataFrame) -> pd.DataFrame:
     """The rows that stand for a call: ``uuid == call_uuid``, or no ``call_uuid``."""
@@ -150,11 +176,12 @@ class RunScan:
         self._pdd_hist = np.zeros(nbins, np.int64)
 
     # -- accumulating ---------------------------------------------------------------------------
-    def add(self, batch: pd.DataFrame) -> None:
-        """Fold one batch of CDR rows (legs) in."""
-        self.rows += len(batch)
+    def add(self, batch: pd.DataFrame, rows: int | None = None) -> None:
+        """Fold one batch of CDR rows (legs) in. ``rows``: the batch is already cut down
+        to its first legs, from that many rows."""
+        self.rows += len(batch) if rows is None else rows
         self.batches += 1
-        calls = first_legs(batch)
+        calls = first_legs(batch) if rows is None else batch
         if not len(calls):
             return
         answer = pd.to_numeric(calls["answer"], errors="coerce").to_numpy("float64") \
@@ -332,16 +359,18 @@ def scan_run(source: Any, name: str | None = None, *, freq: str = "1s",
         name = Path(source).name if isinstance(source, (str, Path)) else "run"
     scan = RunScan(name, freq=freq, pdd_resolution=pdd_resolution, pdd_max=pdd_max)
     t0 = time.perf_counter()
-    for batch in iter_batches(source, batch_size=batch_size):
-        scan.add(batch)
+    for batch, rows in _batches(source, COLUMNS, batch_size, first_only=True):
+        scan.add(batch, rows)
     scan.seconds = time.perf_counter() - t0
     return scan
 
 
-def compare(*scans: RunScan, q: Sequence[float] = DEFAULT_QUANTILES) -> dict[str, pd.DataFrame]:
+def compare(*scans: RunScan, q: Sequence[float] = DEFAULT_QUANTILES, tolerance: float = 0.2,
+            min_bins: int = 3) -> dict[str, pd.DataFrame]:
     """Runs side by side: ``summary``, ``pdd`` (percentiles), ``causes`` (calls and share),
     ``cps`` and ``concurrency`` on elapsed seconds (each run from its own start), and
-    ``rate_steps`` (one row per plateau, with the run's name)."""
+    ``rate_steps`` (one row per plateau, with the run's name; ``tolerance`` and
+    ``min_bins`` as in :meth:`RunScan.rate_steps`)."""
     names = [s.name for s in scans]
     if len(set(names)) != len(names):
         names = [f"{n} ({i})" for i, n in enumerate(names, 1)]
@@ -350,7 +379,8 @@ def compare(*scans: RunScan, q: Sequence[float] = DEFAULT_QUANTILES) -> dict[str
     causes = pd.concat([s.causes()[["calls", "share"]] for s in scans], axis=1, keys=names)
     cps = pd.concat([s.offered_cps(elapsed=True) for s in scans], axis=1, keys=names)
     conc = pd.concat([s.concurrency(elapsed=True) for s in scans], axis=1, keys=names)
-    steps = [s.rate_steps().assign(run=n) for s, n in zip(scans, names, strict=True)]
+    steps = [s.rate_steps(tolerance, min_bins).assign(run=n)
+             for s, n in zip(scans, names, strict=True)]
     steps = [s for s in steps if len(s)]
     return {"summary": summary, "pdd": pdd, "causes": causes.fillna(0),
             "cps": cps.fillna(0.0), "concurrency": conc.ffill().fillna(0).astype("int64"),
@@ -424,7 +454,7 @@ def write_synthetic_run(run_dir: str | Path, calls: int, **kwargs: Any) -> Path:
     for i, df in enumerate(synthetic_cdr(calls, **kwargs), 1):
         typed = frame(df, CDR_DTYPES)
         pq.write_table(pa.Table.from_pandas(typed, preserve_index=False),
-                       table_dir / f"part-{i:06d}.parquet")
+                       table_dir / f"part-{i:06d}.parquet", row_group_size=100_000)
     return run
 
 
