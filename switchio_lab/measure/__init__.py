@@ -12,7 +12,8 @@ plain subtraction; :func:`as_datetimes` turns them into pandas datetimes for dis
 
 Submodules: :mod:`~switchio_lab.measure.storage` (the run directory, :class:`RunWriter`,
 :func:`load`), :mod:`~switchio_lab.measure.analysis` (ASR, ACD, PDD, CPS, concurrency,
-MOS), :mod:`~switchio_lab.measure.scan` (the same, out of core, for runs larger than memory) and :mod:`~switchio_lab.measure.plot` (a static Bokeh report; imports Bokeh).
+MOS), :mod:`~switchio_lab.measure.scan` (the same, out of core, for runs larger than
+memory) and :mod:`~switchio_lab.measure.plot` (a static Bokeh report; imports Bokeh).
 """
 
 from __future__ import annotations
