@@ -441,18 +441,35 @@ def synthetic_cdr(calls: int, *, steps: Iterable[tuple[float, float]] = ((10.0, 
         yield pd.concat(frames, ignore_index=True)
 
 
+def _typed(df: pd.DataFrame) -> pd.DataFrame:
+    """``storage.frame(df, CDR_DTYPES)`` for a synthetic chunk, fast: the missing columns
+    are made typed and empty at once (frame() coerces them value by value)."""
+    empty = {"string": lambda n: pd.array([None] * n, dtype="string"),
+             "float64": lambda n: np.full(n, np.nan),
+             "Int64": lambda n: pd.array([None] * n, dtype="Int64"),
+             "bool": lambda n: np.zeros(n, bool)}
+    made: dict[str, Any] = {}  # one empty array per dtype, shared by the missing columns
+    columns = {}
+    for col, dtype in CDR_DTYPES.items():
+        if col in df.columns:
+            columns[col] = df[col].astype(dtype) if str(df[col].dtype) != dtype else df[col]
+        else:
+            if dtype not in made:
+                made[dtype] = empty[dtype](len(df))
+            columns[col] = made[dtype]
+    return pd.DataFrame(columns, index=df.index).reset_index(drop=True)
+
+
 def write_synthetic_run(run_dir: str | Path, calls: int, **kwargs: Any) -> Path:
     """Write :func:`synthetic_cdr` as a run directory (``cdr/part-NNNNNN.parquet``, typed
     by the CDR schema) that :func:`~switchio_lab.measure.load` and :func:`scan_run` read."""
     import pyarrow as pa
 
-    from .storage import frame
-
     run = Path(run_dir)
     table_dir = run / CDR_TABLE
     table_dir.mkdir(parents=True, exist_ok=True)
     for i, df in enumerate(synthetic_cdr(calls, **kwargs), 1):
-        typed = frame(df, CDR_DTYPES)
+        typed = _typed(df)
         pq.write_table(pa.Table.from_pandas(typed, preserve_index=False),
                        table_dir / f"part-{i:06d}.parquet", row_group_size=100_000)
     return run

@@ -11,7 +11,7 @@ import pytest
 
 import switchio_lab as switchio
 from switchio_lab.apps import AppManager
-from switchio_lab.apps.measure import CDR
+from switchio_lab.apps.measure import CDR, CDR_DTYPES
 from switchio_lab.measure import RunWriter, analysis, cdr_frame, load
 from switchio_lab.measure.scan import (
     compare,
@@ -100,6 +100,7 @@ def test_a_saved_run_is_read_part_by_part(tmp_path: Path) -> None:
     assert max(len(b) for b in iter_batches(run, batch_size=500)) == 500
     scan = scan_run(run, batch_size=500)
     df = load(run)["cdr"]  # the same run in memory
+    assert df.dtypes.astype(str).to_dict() == CDR_DTYPES  # typed like a run RunWriter wrote
     assert scan.name == "big" and scan.rows == len(df) == 8000
     assert scan.offered == analysis.summary(df)["calls"] == 4000
     # a CSV run (storage's fallback format) reads the same
