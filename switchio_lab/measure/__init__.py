@@ -12,7 +12,8 @@ plain subtraction; :func:`as_datetimes` turns them into pandas datetimes for dis
 
 Submodules: :mod:`~switchio_lab.measure.storage` (the run directory, :class:`RunWriter`,
 :func:`load`), :mod:`~switchio_lab.measure.analysis` (ASR, ACD, PDD, CPS, concurrency,
-MOS) and :mod:`~switchio_lab.measure.plot` (a static Bokeh report; imports Bokeh).
+MOS), :mod:`~switchio_lab.measure.scan` (the same, out of core, for runs larger than
+memory) and :mod:`~switchio_lab.measure.plot` (a static Bokeh report; imports Bokeh).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from ..apps.measure import CDR, CDR_DTYPES, CDR_SCHEMA, CDR_TABLE, TIME_COLUMNS
-from . import analysis
+from . import analysis, scan
 from .storage import (
     CorruptPartWarning,
     RunWriter,
@@ -76,6 +77,6 @@ def as_datetimes(df: pd.DataFrame, columns: Iterable[str] = TIME_COLUMNS,
 __all__ = [
     "CDR", "CDR_DTYPES", "CDR_SCHEMA", "CDR_TABLE", "CorruptPartWarning", "RunWriter",
     "TIME_COLUMNS", "TableSink",
-    "analysis", "as_datetimes", "cdr_frame", "frame", "have_pyarrow", "latest_run",
+    "analysis", "as_datetimes", "scan", "cdr_frame", "frame", "have_pyarrow", "latest_run",
     "list_runs", "load", "new_run_dir",
 ]
