@@ -42,6 +42,25 @@ def quality_from_flaws(recved: int, flaws: int) -> int:
     return 100 if r < 0 or r > 100 else r
 
 
+def freeswitch_score(lost: Sequence[bool] | np.ndarray, ptime: int = 20) -> tuple[float, float]:
+    """FreeSWITCH's ``(quality_percentage, mos)`` for a stream of packets sent every
+    ``ptime`` ms and received in order, ``lost[i]`` saying packet ``i`` never arrived: the
+    packets are replayed through the same ``check_jitter``/``do_mos`` bookkeeping as
+    :class:`RtpStats` (one model of ``switch_rtp.c``), late ticks included."""
+    lost = np.asarray(lost, bool)
+    sim = _Inbound()
+    one_second = 1000 // ptime
+    prev = None
+    for i in np.flatnonzero(~lost).tolist():
+        t = i * ptime
+        if prev is not None:
+            sim.late_ticks(max(0, round((t - prev) / ptime) - 1), one_second)
+        sim.check_jitter(1 + i % 65535, _CLOCK_BASE_MS + t)
+        prev = t
+    sim.do_mos(False)
+    return sim.R, sim.mos
+
+
 class _Inbound:
     """The ``switch_rtp_t`` fields behind the inbound numbers, updated the way
     ``check_jitter``/``do_mos`` in ``switch_rtp.c`` update them."""
