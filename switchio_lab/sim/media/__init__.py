@@ -23,7 +23,14 @@ Where the behaviour comes from (FreeSWITCH sources, read for this module):
 from __future__ import annotations
 
 from .g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
-from .impair import ImpairmentError, burst_ratio, gilbert_elliott_loss, random_loss
+from .impair import (
+    Impairment,
+    ImpairmentError,
+    Timeline,
+    burst_ratio,
+    gilbert_elliott_loss,
+    random_loss,
+)
 from .recorder import Recorder
 from .rtpstats import (
     InboundStats,
@@ -47,6 +54,7 @@ from .wav import read_wav, write_wav
 __all__ = [
     "DEFAULT_TONE_VOLUME_DB",
     "DTMF_FREQUENCIES",
+    "Impairment",
     "ImpairmentError",
     "InboundStats",
     "Media",
@@ -54,6 +62,7 @@ __all__ = [
     "OutboundStats",
     "Recorder",
     "RtpStats",
+    "Timeline",
     "alaw_decode",
     "burst_ratio",
     "alaw_encode",
