@@ -111,3 +111,19 @@ def test_pesq_missing_is_a_clear_error(monkeypatch):
     assert quality.have_pesq() is False
     with pytest.raises(ImportError, match=r"switchio-lab\[quality\]"):
         quality.pesq_nb(np.ones(8000), np.ones(8000))
+
+
+def test_quality_report_section_counts_only_legs_with_audio():
+    pytest.importorskip("bokeh")
+    from bokeh.models import Div
+
+    from switchio_lab.measure.quality_plot import quality_section, scores_figure
+    df = quality.quality_columns(_cdr([150, 0, 147, 140], [4.5, 4.5, 4.47, 4.3],
+                                      [0.0, 0.0, 0.02, 0.05]))
+    section = quality_section(df)
+    heads = [c for c in section.children if isinstance(c, Div)]
+    assert "3 of 4 legs received audio" in heads[0].text
+    fig = scores_figure(df)
+    assert [f[0] for f in fig.x_range.factors] == ["clean", "clean", "loss2", "loss2"]
+    empty = scores_figure(quality.quality_columns(_cdr([0, 0, 0, 0], [4.5] * 4, [0.0] * 4)))
+    assert "no audio yet" in empty.title.text
