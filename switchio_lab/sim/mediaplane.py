@@ -93,6 +93,8 @@ class MediaPlane:
         self.legs: dict[str, Leg] = {}
         #: impairments of the packets this node receives, by the sender's address
         self.links: dict[str, Timeline] = {}
+        #: called with (source address, Impairment) after every change (widget panels)
+        self.link_watchers: list[Any] = []
 
     # -- the network ------------------------------------------------------------------------
     def impair(self, source: Any, impairment: Impairment | None = None,
@@ -112,6 +114,8 @@ class MediaPlane:
         if line is None:
             line = self.links[addr] = Timeline(Impairment(), since=0.0)
         line.set(new, at)
+        for watcher in list(self.link_watchers):
+            watcher(addr, new)
         return new
 
     def impairment(self, source: Any) -> Impairment:
