@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .media import Recorder
+from .media.impair import CALL_VARIABLES, Impairment, ImpairmentError, Timeline
 
 if TYPE_CHECKING:
     from .channel import Channel
@@ -62,6 +63,21 @@ class Leg:
     recordings: dict[str, _Recording] = field(default_factory=dict)
     dtmf_in: int = 0
     dtmf_out: int = 0
+    #: the address of the node whose packets this leg heard, and the call's impair_* vars
+    heard_from: str | None = None
+    call_vars: dict[str, str] = field(default_factory=dict)
+
+
+def _call_vars(*legs: Channel) -> dict[str, str]:
+    """The ``impair_*`` channel variables of a call's legs (an originate's
+    ``{impair_loss=0.03}`` sets them on the caller; a leg's own win)."""
+    out: dict[str, str] = {}
+    for leg in legs:
+        for var in CALL_VARIABLES:
+            value = leg.getvar(var)
+            if value not in (None, ""):
+                out[var] = value
+    return out
 
 
 def far_end(ch: Channel) -> Channel | None:
@@ -75,6 +91,38 @@ class MediaPlane:
     def __init__(self, node: Node) -> None:
         self.node = node
         self.legs: dict[str, Leg] = {}
+        #: impairments of the packets this node receives, by the sender's address
+        self.links: dict[str, Timeline] = {}
+        #: called with (source address, Impairment) after every change (widget panels)
+        self.link_watchers: list[Any] = []
+
+    # -- the network ------------------------------------------------------------------------
+    def impair(self, source: Any, impairment: Impairment | None = None,
+               at: float | None = None, **changes: Any) -> Impairment:
+        """Impair the packets this node receives from ``source`` (a node or its address;
+        this node itself for calls it places to itself) from ``at`` (default: now) on:
+        ``impairment`` as a whole, or ``changes`` to fields of the one in force
+        (:class:`~.media.impair.Impairment`). Returns the impairment now in force;
+        invalid values raise :class:`~.media.impair.ImpairmentError` and change nothing."""
+        addr = source if isinstance(source, str) else source.config.address
+        at = time.time() if at is None else at
+        line = self.links.get(addr)
+        base = line.current if line is not None else Impairment()
+        if impairment is not None and not isinstance(impairment, Impairment):
+            raise ImpairmentError(f"not an Impairment: {impairment!r}")
+        new = (impairment or base).replace(**changes) if changes else (impairment or base)
+        if line is None:
+            line = self.links[addr] = Timeline(Impairment(), since=0.0)
+        line.set(new, at)
+        for watcher in list(self.link_watchers):
+            watcher(addr, new)
+        return new
+
+    def impairment(self, source: Any) -> Impairment:
+        """The impairment in force on packets from ``source``."""
+        addr = source if isinstance(source, str) else source.config.address
+        line = self.links.get(addr)
+        return line.current if line is not None else Impairment()
 
     def leg(self, ch: Channel) -> Leg:
         leg = self.legs.get(ch.uuid)
@@ -93,9 +141,13 @@ class MediaPlane:
         far = far_end(ch)
         if far is not None and far.cause is None:
             far_leg = far.node.media.leg(far)
+            far_leg.heard_from = ch.node.config.address
+            far_leg.call_vars = _call_vars(ch, far)
             far_leg.heard.append(span)
             far.node.media._record(far, span)
             if far_leg.echo:  # echoed straight back to the player
+                leg.heard_from = far.node.config.address
+                leg.call_vars = far_leg.call_vars
                 far_leg.sent.append(span)
                 leg.heard.append(span)
         return span

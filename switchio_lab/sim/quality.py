@@ -6,10 +6,11 @@ import time
 from typing import TYPE_CHECKING
 
 from .media import RtpStats
+from .media.impair import Impairment, ImpairmentError
 
 if TYPE_CHECKING:
     from .channel import Channel
-    from .mediaplane import Span
+    from .mediaplane import Leg, Span
 
 
 def _relative(spans: list[Span], answered: float, end: float) -> list[tuple[float, float]]:
@@ -37,8 +38,36 @@ def hangup_media(ch: Channel) -> list[tuple[str, str]]:
     sent = _relative(leg.sent, answered, end) if leg and answered else []
     heard = _relative(leg.heard, answered, end) if leg and answered else []
     cfg = ch.node.config
+    impairments = _impairments(ch, leg, answered, end) if answered else None
     stats = RtpStats(media_seconds=media_seconds, sent=sent or 0, received=heard or 0,
-                     loss=cfg.loss, jitter_ms=cfg.jitter_ms,
+                     loss=cfg.loss, jitter_ms=cfg.jitter_ms, impairments=impairments,
                      dtmf_in=leg.dtmf_in if leg else 0, dtmf_out=leg.dtmf_out if leg else 0,
                      seed=hash(ch.uuid) & 0xFFFF)
     return list(stats.variables().items())
+
+
+
+def _impairments(ch: Channel, leg: Leg | None, answered: float, end: float
+                 ) -> list[tuple[float, Impairment]] | None:
+    """What the network did to the packets ``ch`` received, as ``(seconds from answer,
+    Impairment)`` changes: the link from the sending node to this one, with the call's
+    ``impair_*`` variables over it. None when neither is set (the node's plain
+    ``loss``/``jitter_ms`` then apply)."""
+    if leg is None or leg.heard_from is None:
+        return None
+    line = ch.node.media.links.get(leg.heard_from)
+    variables = leg.call_vars
+    if line is None and not variables:
+        return None
+    segments = line.segments(answered, end) if line is not None else [
+        (answered, end, Impairment())]
+    out = []
+    for start, _, imp in segments:
+        if variables:
+            try:
+                imp = Impairment.from_variables(variables, base=imp) or imp
+            except ImpairmentError as exc:
+                ch.node.log(4, f"ignoring the call's impair_* variables: {exc}", ch.uuid)
+                variables = {}
+        out.append((start - answered, imp))
+    return out

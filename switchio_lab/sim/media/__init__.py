@@ -23,8 +23,23 @@ Where the behaviour comes from (FreeSWITCH sources, read for this module):
 from __future__ import annotations
 
 from .g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
+from .impair import (
+    Impairment,
+    ImpairmentError,
+    Timeline,
+    burst_ratio,
+    gilbert_elliott_loss,
+    random_loss,
+)
 from .recorder import Recorder
-from .rtpstats import InboundStats, OutboundStats, RtpStats, mos_from_r, quality_from_flaws
+from .rtpstats import (
+    InboundStats,
+    OutboundStats,
+    RtpStats,
+    freeswitch_score,
+    mos_from_r,
+    quality_from_flaws,
+)
 from .sources import Media, parse_media
 from .tones import (
     DEFAULT_TONE_VOLUME_DB,
@@ -39,19 +54,26 @@ from .wav import read_wav, write_wav
 __all__ = [
     "DEFAULT_TONE_VOLUME_DB",
     "DTMF_FREQUENCIES",
+    "Impairment",
+    "ImpairmentError",
     "InboundStats",
     "Media",
     "MediaError",
     "OutboundStats",
     "Recorder",
     "RtpStats",
+    "Timeline",
     "alaw_decode",
+    "burst_ratio",
     "alaw_encode",
     "dtmf_packet_count",
     "dtmf_tones",
+    "freeswitch_score",
+    "gilbert_elliott_loss",
     "mos_from_r",
     "parse_media",
     "quality_from_flaws",
+    "random_loss",
     "read_wav",
     "tone_amplitude",
     "ulaw_decode",

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .impair import Impairment
 from .tones import dtmf_packet_count
 
 # --- RTP statistics -----------------------------------------------------------------------
@@ -40,6 +41,25 @@ def quality_from_flaws(recved: int, flaws: int) -> int:
         return 100
     r = int((recved - flaws) / recved * 100.0)
     return 100 if r < 0 or r > 100 else r
+
+
+def freeswitch_score(lost: Sequence[bool] | np.ndarray, ptime: int = 20) -> tuple[float, float]:
+    """FreeSWITCH's ``(quality_percentage, mos)`` for a stream of packets sent every
+    ``ptime`` ms and received in order, ``lost[i]`` saying packet ``i`` never arrived: the
+    packets are replayed through the same ``check_jitter``/``do_mos`` bookkeeping as
+    :class:`RtpStats` (one model of ``switch_rtp.c``), late ticks included."""
+    lost = np.asarray(lost, bool)
+    sim = _Inbound()
+    one_second = 1000 // ptime
+    prev = None
+    for i in np.flatnonzero(~lost).tolist():
+        t = i * ptime
+        if prev is not None:
+            sim.late_ticks(max(0, round((t - prev) / ptime) - 1), one_second)
+        sim.check_jitter(1 + i % 65535, _CLOCK_BASE_MS + t)
+        prev = t
+    sim.do_mos(False)
+    return sim.R, sim.mos
 
 
 class _Inbound:
@@ -204,6 +224,10 @@ class RtpStats:
     order), reproducibly from ``seed``. ``dtmf_in``/``dtmf_out`` are RFC 2833 digits of
     ``dtmf_ms`` each. ``ringing_seconds`` is accepted for callers that pass the whole
     timeline; FreeSWITCH counts no RTP before answer without early media.
+    ``impairments`` (``[(seconds from answer, Impairment), ...]``, each in force for the
+    packets sent from then on) replaces ``loss``/``jitter_ms`` with the full model of
+    :class:`~.impair.Impairment`: random and bursty loss, one-way delay, jitter and a jitter
+    buffer whose late packets are lost to the listener.
 
     The received stream is replayed through the bookkeeping of ``switch_rtp.c``
     (``check_jitter``, ``do_mos``, the timer's "late" flaws), so flaws, the quality
@@ -222,6 +246,7 @@ class RtpStats:
     dtmf_ms: int = 250
     seed: int = 0
     ringing_seconds: float = 0.0
+    impairments: Sequence[tuple[float, Impairment]] | None = None
     inbound: InboundStats = field(init=False)
     outbound: OutboundStats = field(init=False)
     rtcp_packet_count: int = field(init=False, default=0)
@@ -277,14 +302,46 @@ class RtpStats:
         send_ms = np.concatenate(send) if send else np.zeros(0)
         seq0 = int(rng.integers(1, 65536))
         seqs = (seq0 + np.arange(len(send_ms))) % 65536
+        if self.impairments is not None:
+            return self._replay(*self._impaired(send_ms, seqs, rng), media_ms)
         keep = rng.random(len(send_ms)) >= self.loss if self.loss else np.ones(len(send_ms), bool)
         delay = (rng.uniform(0, 2 * self.jitter_ms, len(send_ms)) if self.jitter_ms
                  else np.zeros(len(send_ms)))
         arrival = send_ms + delay
         keep &= arrival < media_ms
         order = np.argsort(arrival[keep], kind="stable")
-        arrival, seqs = arrival[keep][order], seqs[keep][order]
+        return self._replay(arrival[keep][order], seqs[keep][order], media_ms)
 
+    def _impaired(self, send_ms: np.ndarray, seqs: np.ndarray, rng: np.random.Generator
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """Arrival times and sequence numbers, in arrival order, of the packets the
+        impairments let through to the listener."""
+        media_ms = self.media_seconds * 1000
+        n = len(send_ms)
+        changes = sorted(self.impairments or [], key=lambda c: c[0])
+        if not changes or changes[0][0] > 0:
+            changes.insert(0, (0.0, Impairment()))
+        starts = np.array([c[0] * 1000 for c in changes])
+        which = np.searchsorted(starts, send_ms, side="right") - 1
+        keep = np.ones(n, bool)
+        arrival = send_ms.astype("float64").copy()
+        for i, (_, imp) in enumerate(changes):
+            idx = np.flatnonzero(which == i)
+            if not len(idx):
+                continue
+            keep[idx] &= ~imp.lost(len(idx), rng)
+            jitter = imp.jitter(len(idx), rng)
+            if imp.jb_ms is not None:  # late for the buffer: lost to the listener
+                keep[idx] &= jitter <= imp.jb_ms
+                arrival[idx] += imp.delay_ms + imp.jb_ms  # played out on the buffer's clock
+            else:
+                arrival[idx] += imp.delay_ms + jitter
+        keep &= arrival < media_ms
+        order = np.argsort(arrival[keep], kind="stable")
+        return arrival[keep][order], seqs[keep][order]
+
+    def _replay(self, arrival: np.ndarray, seqs: np.ndarray, media_ms: float
+                ) -> tuple[_Inbound, int, int]:
         sim = _Inbound()
         one_second = 1000 // self.ptime
         prev = None

@@ -1,0 +1,68 @@
+"""FreeSWITCH's own MOS (the switch_rtp.c model) on loss patterns, and the loss models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from switchio_lab.sim.media import (
+    ImpairmentError,
+    burst_ratio,
+    freeswitch_score,
+    gilbert_elliott_loss,
+    mos_from_r,
+    random_loss,
+)
+
+N = 3000  # 60 s of 20 ms packets
+
+
+def _mean_mos(make, runs=20):
+    return float(np.mean([freeswitch_score(make(np.random.default_rng(s)))[1]
+                          for s in range(runs)]))
+
+
+def test_freeswitch_score_reference_no_loss_and_one_loss():
+    # issue 11 reference figures (60 s / 3,000 packets), MOS printed to 2 decimals
+    assert freeswitch_score(np.zeros(N, bool)) == (100.0, 4.5)
+    one = np.zeros(N, bool)
+    one[N // 2] = True
+    r, mos = freeswitch_score(one)
+    assert r == 99.0 and mos == pytest.approx(4.49, abs=0.005)
+    assert mos == mos_from_r(99)
+
+
+def test_freeswitch_rates_bursty_loss_no_worse_than_random():
+    # the quirk: a burst is one sequence gap (one flaw event), so bursts cost no extra
+    rand = _mean_mos(lambda g: random_loss(N, 0.02, g))
+    bursty = _mean_mos(lambda g: gilbert_elliott_loss(N, 0.02, 3, g))
+    assert bursty >= rand - 0.005
+    assert _mean_mos(lambda g: random_loss(N, 0.05, g)) < rand
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "issue 11's figures (2 % random 4.42, 5 % 4.19, GE 2 %/3 4.46) imply ~3 flaws per "
+    "isolated loss; the switch_rtp.c model (check_jitter/do_mos, penalty only on flaws in "
+    "consecutive packets) gives ~4.47/4.42/4.48. Unresolved: needs a real FreeSWITCH run."))
+def test_freeswitch_score_reference_random_loss():
+    assert _mean_mos(lambda g: random_loss(N, 0.02, g)) == pytest.approx(4.42, abs=0.02)
+    assert _mean_mos(lambda g: random_loss(N, 0.05, g)) == pytest.approx(4.19, abs=0.03)
+
+
+def test_loss_models_rates_and_bursts():
+    g = np.random.default_rng(7)
+    n = 200_000
+    assert random_loss(n, 0.03, g).mean() == pytest.approx(0.03, abs=0.002)
+    lost = gilbert_elliott_loss(n, 0.03, 4.0, g)
+    assert lost.mean() == pytest.approx(0.03, abs=0.004)
+    edges = np.diff(np.concatenate([[0], lost.astype(np.int8), [0]]))
+    bursts = np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
+    assert bursts.mean() == pytest.approx(4.0, rel=0.1)
+    assert burst_ratio(0.03, 1 / 0.97) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(("rate", "burst"), [(-0.1, 2), (1.0, 2), ("x", 2), (0.6, 1.0),
+                                             (0.1, 0.5)])
+def test_loss_models_refuse_invalid_values(rate, burst):
+    with pytest.raises(ImpairmentError):
+        gilbert_elliott_loss(10, rate, burst, np.random.default_rng(0))
