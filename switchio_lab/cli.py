@@ -93,6 +93,18 @@ def _sim_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_sim)
 
 
+#: the destination user ``switchio-lab sim`` answers by its dialplan (answer, then echo until
+#: the caller hangs up), so a load test has something to call without an app on the callee
+SIM_LOAD_USER = "load"
+
+
+def _sim_dialplan():
+    """``sim``'s dialplan: ``load`` is answered and echoed; every other call parks (for apps)."""
+    from .sim import PARK_ALL, Rule
+
+    return [Rule(rf"^{SIM_LOAD_USER}$", [("answer", ""), ("echo", "")]), *PARK_ALL]
+
+
 def _sim_configs(args: argparse.Namespace):
     from .sim import NodeConfig
 
@@ -107,7 +119,7 @@ def _sim_configs(args: argparse.Namespace):
             sip={"internal": args.internal_port + 10 * shift,
                  "external": args.external_port + 10 * shift},
             hostname=f"switchio-lab-{i + 1}", max_sessions=args.max_sessions, sps=args.sps,
-            context=args.context))
+            context=args.context, dialplan=_sim_dialplan()))
     return configs
 
 
@@ -143,6 +155,8 @@ async def _run_sim(args: argparse.Namespace) -> None:
         print(f"{node.config.hostname}: ESL {node.config.host}:{node.esl_port} "
               f"(password {'set' if args.password != 'ClueCon' else 'ClueCon'}); {sip}",
               flush=True)
+    print(f"calls to {SIM_LOAD_USER}@<node>:<port> are answered (answer, echo) by the dialplan; "
+          "every other call parks for your apps", flush=True)
     print("running; Ctrl-C to stop", flush=True)
     stop = _stop_on_signals()
     try:
@@ -322,6 +336,38 @@ def _dial_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_dial)
 
 
+#: dial warns when none of its first this many calls was answered (all failed) ...
+DIAL_EARLY_CALLS = 10
+#: ... or when nothing was answered this many seconds after the first offer (calls ringing)
+DIAL_EARLY_SECONDS = 5.0
+
+
+def unanswered_warning(stats: dict, since_first_offer: float, dest: str) -> str | None:
+    """What ``dial`` says when its calls are not being answered, or None while all is well.
+
+    It speaks once the first :data:`DIAL_EARLY_CALLS` calls have all failed, or nothing is
+    answered :data:`DIAL_EARLY_SECONDS` after the first offer (calls ring until the
+    originate timeout, 60 s by default, so a run with no answering side would otherwise
+    look busy for minutes)."""
+    if stats["answered"] or not stats["offered"]:
+        return None
+    failed = stats["failed_total"]
+    if failed < DIAL_EARLY_CALLS and since_first_offer < DIAL_EARLY_SECONDS:
+        return None
+    causes = ", ".join(f"{c} x{n}" for c, n in sorted(stats["failed"].items(),
+                                                       key=lambda kv: -kv[1])[:3])
+    user, _, where = dest.rpartition("@")
+    return (f"no call answered yet: {stats['offered']} offered in "
+            f"{since_first_offer:.0f} s, {failed} failed"
+            + (f" ({causes})" if causes else "")
+            + f", {stats['active']} still ringing. Is something answering {dest}? On a "
+              f"switch nobody controls, a call parks and rings until it times out (60 s). "
+              f"Call a destination its dialplan answers (switchio-lab sim answers "
+              f"'load@{where or '<node>:5080'}'), run an app there (switchio-lab serve "
+              f"<its ESL host> --app ...), or give dial that switch's ESL host too so "
+              f"dial's apps answer there. Ctrl-C stops the run.")
+
+
 def _bar(done: int, total: float, width: int = 24) -> str:
     if total == float("inf") or total <= 0:
         return ""
@@ -387,10 +433,30 @@ async def _run_dial(args: argparse.Namespace) -> Path:
         started = time.monotonic()
         last_line = 0.0
         max_offered = orig.max_offered
-        while orig.state == "ORIGINATING" and not stop.is_set():
-            if args.seconds is not None and time.monotonic() - started >= args.seconds:
+        first_offer: float | None = None
+        warned = False
+        # the last calls are watched (status, warning) until they end, or for at most
+        # this long once offering is over; then they are hung up
+        settle = max(10.0, 2 * orig.duration)
+        settle_until: float | None = None
+        while not stop.is_set():
+            now = time.monotonic()
+            if args.seconds is not None and now - started >= args.seconds:
                 break
-            line = _status(orig.stats(), max_offered)
+            stats = orig.stats()
+            if orig.state != "ORIGINATING":
+                settle_until = settle_until or now + settle
+                if not (stats["active"] or stats["up"]) or now >= settle_until:
+                    break
+            if first_offer is None and stats["offered"]:
+                first_offer = time.monotonic()
+            if not warned and first_offer is not None:
+                warning = unanswered_warning(stats, time.monotonic() - first_offer, dest)
+                if warning:
+                    warned = True
+                    print(("\n" if tty else "") + f"switchio-lab dial: warning: {warning}",
+                          file=sys.stderr, flush=True)
+            line = _status(stats, max_offered)
             if tty:
                 print("\r" + line, end="", flush=True)
             elif time.monotonic() - last_line >= 2.0:
@@ -399,7 +465,8 @@ async def _run_dial(args: argparse.Namespace) -> Path:
             await asyncio.sleep(0.5)
         orig.stop()
         try:
-            await orig.waitwhile(timeout=max(10.0, 2 * orig.duration))
+            left = settle if settle_until is None else max(0.0, settle_until - time.monotonic())
+            await orig.waitwhile(timeout=left)
         except TimeoutError:
             await orig.hupall()
             await orig.waitwhile(timeout=10.0)

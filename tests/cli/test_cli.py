@@ -246,3 +246,66 @@ async def test_dial_reaches_the_rate_asked_with_the_defaults(tmp_path) -> None:
     summary = analysis.summary(cdr)
     # the old default duration (limit / rate + 1 = 1.75 s) held it to about 8.6 calls/s
     assert summary["calls"] == 60 and summary["mean_cps"] >= 0.9 * 20, summary
+
+
+async def _sim_process(*args: str):
+    """``switchio-lab sim`` as a user starts it; returns the process once both nodes listen."""
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, "sim", *args, cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    lines = []
+    while not lines or not lines[-1].startswith("running"):
+        line = await asyncio.wait_for(proc.stdout.readline(), scaled(15))
+        assert line, (lines, (await proc.stderr.read()).decode())
+        lines.append(line.decode())
+    return proc, lines
+
+
+async def test_readme_headline_load_test_is_answered(tmp_path) -> None:
+    """The README's load test: ``sim --nodes 2``, then node 1 dials ``load@`` node 2, which
+    nobody controls: node 2's dialplan answers it (it parked, rang for 60 s and timed out:
+    0 % answered in 9 minutes). Same shape as the README, fewer calls."""
+    from switchio_lab.measure import load
+
+    port = free_port()
+    sim, lines = await _sim_process("--nodes", "2", "--esl-port", str(port))
+    try:
+        assert any("calls to load@" in line for line in lines), lines
+        dial = await asyncio.create_subprocess_exec(
+            *CLI, "dial", f"127.0.0.1:{port}", "--dest", "load@127.0.0.2:5080",
+            "--rate", "50", "--limit", "200", "--max-offered", "150",
+            "--runs-dir", str(tmp_path), cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(dial.communicate(), scaled(120))
+    finally:
+        sim.send_signal(signal.SIGINT)
+        await asyncio.wait_for(sim.communicate(), scaled(15))
+    text = out.decode()
+    assert dial.returncode == 0, err.decode()
+    assert "no call answered" not in err.decode(), err.decode()
+    summary = next(line for line in text.splitlines() if line.startswith("  offered "))
+    answered = int(summary.split("answered ")[1].split(",")[0])
+    assert answered >= 0.95 * 150, text
+    cdr = load(Path(text.strip().splitlines()[-1].split(": ", 1)[1]))["cdr"]
+    assert (cdr["hangup_cause"] == "NORMAL_CLEARING").mean() >= 0.95
+
+
+async def test_dial_warns_early_when_nothing_answers(tmp_path, sim_cluster) -> None:
+    """Calls to a switch where nothing answers ring until they time out: dial says so
+    within seconds, and what to do, instead of looking busy for minutes."""
+    caller, callee = sim_cluster  # the callee parks every call and nobody answers it
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, "dial", f"{caller.host}:{caller.esl_port}", "--dest",
+        f"nobody@{callee.sip_address()}", "--rate", "5", "--limit", "5",
+        "--max-offered", "5", "--runs-dir", str(tmp_path), cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        line = b""
+        while b"no call answered" not in line:
+            line = await asyncio.wait_for(proc.stderr.readline(), scaled(30))
+            assert line, "dial ended without the warning"
+    finally:
+        proc.kill()
+        await proc.wait()
+    text = line.decode()
+    assert "still ringing" in text and "switchio-lab serve" in text and "Ctrl-C" in text
