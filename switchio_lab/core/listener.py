@@ -55,6 +55,10 @@ TRACKING_EVENTS = ("CHANNEL_CREATE", "CHANNEL_ORIGINATE", "CHANNEL_ANSWER", "CHA
                    "CHANNEL_HANGUP_COMPLETE", "CHANNEL_DESTROY", "BACKGROUND_JOB")
 
 
+#: how many times one distinct app error is logged with its traceback
+ERRORS_LOGGED = 3
+
+
 @dataclass
 class AppFailure:
     """An exception an app's handler, callback or coroutine raised (see
@@ -136,6 +140,7 @@ class EventListener:
         self.events_seen = 0
         self.handler_errors = 0
         self._error_observers: list[Callable[[AppFailure], Any]] = []
+        self._error_seen: dict[tuple[Any, ...], int] = {}
         self.lost_sessions = 0  # sessions found gone when re-synchronising
         self.lost_jobs = 0  # jobs whose result a dropped connection took away
         self.resyncs = 0
@@ -264,7 +269,21 @@ class EventListener:
         attr = "__name__" if kind == "handler" else "__qualname__"
         failure = AppFailure(getattr(version, "app_id", None), getattr(version, "version", None),
                              kind, getattr(func, attr, repr(func)), name, uuid, call, exc)
-        log.error("%s", failure, exc_info=exc)
+        # the same error (app, function, event, exception type and text) again and again
+        # (a bug hit by every call of a load test): its first few with their traceback,
+        # then a count -- at least once per distinct error, never a flood
+        key = (failure.app_id, failure.kind, failure.func, name, type(exc).__name__,
+               str(exc)[:200])
+        seen = self._error_seen.get(key, 0) + 1
+        if len(self._error_seen) < 10_000 or key in self._error_seen:
+            self._error_seen[key] = seen
+        if seen <= ERRORS_LOGGED:
+            log.error("%s", failure, exc_info=exc)
+            if seen == ERRORS_LOGGED:
+                log.error("%s: this error is not logged again (listener.handler_errors "
+                          "counts every error; on_app_error() sees each)", failure.func)
+        else:
+            log.debug("%s (again: %d times)", failure, seen)
         for observer in list(self._error_observers):
             try:
                 observer(failure)

@@ -149,7 +149,7 @@ class Dashboard:
         self._mos_bins = [0] * len(MOS_EDGES)
         self._mos_n = 0
         self._no_audio = 0  # CDR rows of legs that received no audio
-        self._errors_shown = -1
+        self._errors_shown: tuple[int, str] | None = None
         self._dirty: set[str] = set()
         self._samples: deque[tuple[float, int, int, int]] = deque()  # (t, off, ans, events)
         self._last_ts: tuple[Any, ...] | None = None
@@ -162,6 +162,7 @@ class Dashboard:
         self._handle: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._make_figures()
+        self._pump_errors()
         self.widget = _BatchingModel(self.layout, owned=self.sources.values())
         self._unsubscribe = self.log.subscribe(self._on_record)
         self._cdr_sink = None
@@ -333,7 +334,8 @@ class Dashboard:
             if "pdd" in self._dirty:
                 self._set_note("pdd", None)
             if self._types:
-                self._set_note("events", None)
+                self._set_note("events", None if self._shown_types else
+                               "no events in the last 2 s")
             if self._shown_causes:
                 self._set_note("causes", None)
             self._pump_errors()
@@ -356,17 +358,29 @@ class Dashboard:
         """Exceptions the lab's apps raised (0 without a lab)."""
         return getattr(self.lab, "app_error_count", 0) if self.lab is not None else 0
 
+    def _mos_status(self) -> str:
+        if self._mos_n:
+            return f"MOS from {self._mos_n} legs that received audio"
+        if self._no_audio:
+            return f"MOS: no audio yet ({self._no_audio} legs without media)"
+        return "MOS: no audio yet"
+
     def _pump_errors(self) -> None:
+        """The line above the figures: the apps' errors and where MOS comes from (text
+        a reader, and a browser test, finds in the page)."""
         n = self.app_errors
-        if n == self._errors_shown:
+        state = (n, self._mos_status())
+        if state == self._errors_shown:
             return
-        self._errors_shown = n
+        self._errors_shown = state
         last = self.lab.app_errors[-1][1] if n and self.lab.app_errors else None
-        self.header.text = (
-            "<span style='color:#1e8449'>app errors: 0</span>" if not n else
-            f"<span style='color:#b00020'><b>app errors: {n}</b> &mdash; last: "
-            f"{html.escape(str(last))[:300]} (see the output of the cell that loaded "
-            f"the app, or <code>lab.app_errors</code>)</span>")
+        errors = ("<span style='color:#1e8449'>app errors: 0</span>" if not n else
+                  f"<span style='color:#b00020'><b>app errors: {n}</b> &mdash; last: "
+                  f"{html.escape(str(last))[:300]} (see the output of the cell that loaded "
+                  f"the app, or <code>lab.app_errors</code>)</span>")
+        self.header.text = (f"<div class='switchio-dashboard-status'>{errors} &middot; "
+                            f"<span class='switchio-mos-status'>{html.escape(state[1])}"
+                            f"</span></div>")
 
     def _pump_series(self, now: float) -> None:
         o = self.originator
@@ -518,6 +532,7 @@ class Dashboard:
         f4.xaxis.major_label_overrides = {i: (f"{e:g}+" if i == len(PDD_EDGES) - 1
                                               else f"{e:g}") for i, e in enumerate(PDD_EDGES)}
         f4.add_tools(HoverTool(tooltips=[("delay", "@label ms"), ("legs", "@count")]))
+        f4.xaxis.major_label_orientation = 0.7  # 13 bins: upright labels run together
         f4.y_range.start = 0
         f4.xaxis.axis_label = "ms from originate to ringing/answer"
         note("pdd", f4)
@@ -540,8 +555,7 @@ class Dashboard:
         f6.xaxis.axis_label = "MOS (1 bad .. 4.5 best)"
         note("mos", f6, "no audio yet")
 
-        self.header = Div(text="<span style='color:#1e8449'>app errors: 0</span>",
-                          width=2 * _WIDTH)
+        self.header = Div(text="", width=2 * _WIDTH)
         self.figures = {"active": f1, "cps": f2, "events": f3, "pdd": f4, "causes": f5,
                         "mos": f6}
         grid = gridplot([[f1, f2], [f3, f4], [f5, f6]], toolbar_location="right")
