@@ -130,7 +130,7 @@ def mos_figure(df: pd.DataFrame) -> Any:
                  tools=_TOOLS, x_axis_label="MOS", y_axis_label="legs")
     legs = analysis.media_legs(df)
     if legs.empty:
-        return _empty_note(fig, "no audio (no leg received media)")
+        return _empty_note(fig, "no audio")
     mos = legs["rtp_audio_in_mos"].astype("float64")
     lo = min(1.0, float(mos.min()))
     counts, edges = np.histogram(mos.to_numpy(), bins=np.linspace(lo, 4.5 + 1e-9, 36))
