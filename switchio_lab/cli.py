@@ -93,6 +93,18 @@ def _sim_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_sim)
 
 
+#: the destination user ``switchio-lab sim`` answers by its dialplan (answer, then echo until
+#: the caller hangs up), so a load test has something to call without an app on the callee
+SIM_LOAD_USER = "load"
+
+
+def _sim_dialplan():
+    """``sim``'s dialplan: ``load`` is answered and echoed; every other call parks (for apps)."""
+    from .sim import PARK_ALL, Rule
+
+    return [Rule(rf"^{SIM_LOAD_USER}$", [("answer", ""), ("echo", "")]), *PARK_ALL]
+
+
 def _sim_configs(args: argparse.Namespace):
     from .sim import NodeConfig
 
@@ -107,7 +119,7 @@ def _sim_configs(args: argparse.Namespace):
             sip={"internal": args.internal_port + 10 * shift,
                  "external": args.external_port + 10 * shift},
             hostname=f"switchio-lab-{i + 1}", max_sessions=args.max_sessions, sps=args.sps,
-            context=args.context))
+            context=args.context, dialplan=_sim_dialplan()))
     return configs
 
 
@@ -137,12 +149,20 @@ async def _run_sim(args: argparse.Namespace) -> None:
     try:
         cluster = await Cluster.start(configs=_sim_configs(args))
     except OSError as exc:
-        raise SystemExit(f"switchio-lab sim: cannot listen: {exc}") from None
+        import errno
+
+        hint = ""
+        if exc.errno == errno.EADDRINUSE:
+            hint = (f"; port {args.esl_port} is taken (a FreeSWITCH, or another sim?): "
+                    f"choose another with --esl-port, e.g. --esl-port {args.esl_port + 100}")
+        raise SystemExit(f"switchio-lab sim: cannot listen: {exc}{hint}") from None
     for node in cluster:
         sip = ", ".join(f"{p} sip:{node.config.host}:{port}" for p, port in node.config.sip.items())
         print(f"{node.config.hostname}: ESL {node.config.host}:{node.esl_port} "
               f"(password {'set' if args.password != 'ClueCon' else 'ClueCon'}); {sip}",
               flush=True)
+    print(f"calls to {SIM_LOAD_USER}@<node>:<port> are answered (answer, echo) by the dialplan; "
+          "every other call parks for your apps", flush=True)
     print("running; Ctrl-C to stop", flush=True)
     stop = _stop_on_signals()
     try:
@@ -158,9 +178,11 @@ def _sim(args: argparse.Namespace) -> int:
 
 
 # -- serve ----------------------------------------------------------------------------------
-def load_app_spec(spec: str) -> list[tuple[str, object]]:
+def load_app_spec(spec: str, command: str = "serve") -> list[tuple[str, object]]:
     """``path.py:Name``, ``package.module:Name`` or ``path.py`` (every app in it) ->
-    ``[(name, app)]``; raises SystemExit with a clear message when it cannot."""
+    ``[(name, app)]``; raises SystemExit with a clear message (``switchio-lab <command>:
+    --app ...``) when it cannot."""
+    where = f"switchio-lab {command}: --app {spec}"
     import importlib
     import importlib.util
     from pathlib import Path
@@ -171,31 +193,31 @@ def load_app_spec(spec: str) -> list[tuple[str, object]]:
     if target.endswith(".py") or "/" in target:
         path = Path(target)
         if not path.is_file():
-            raise SystemExit(f"--app {spec}: no such file {path}")
+            raise SystemExit(f"{where}: no such file {path}")
         mod_spec = importlib.util.spec_from_file_location(path.stem, path)
         if mod_spec is None or mod_spec.loader is None:
-            raise SystemExit(f"--app {spec}: cannot import {path}")
+            raise SystemExit(f"{where}: cannot import {path}")
         module = importlib.util.module_from_spec(mod_spec)
         try:
             mod_spec.loader.exec_module(module)
         except Exception as exc:
-            raise SystemExit(f"--app {spec}: importing {path} failed: {exc!r}") from None
+            raise SystemExit(f"{where}: importing {path} failed: {exc!r}") from None
     else:
         try:
             module = importlib.import_module(target)
         except ImportError as exc:
-            raise SystemExit(f"--app {spec}: {exc}") from None
+            raise SystemExit(f"{where}: {exc}") from None
     if attr:
         if not hasattr(module, attr):
-            raise SystemExit(f"--app {spec}: {target} has no {attr!r}")
+            raise SystemExit(f"{where}: {target} has no {attr!r}")
         obj = getattr(module, attr)
         if not has_callbacks(obj):
-            raise SystemExit(f"--app {spec}: {attr} has no marked callbacks; not an app")
+            raise SystemExit(f"{where}: {attr} has no marked callbacks; not an app")
         return [(attr, obj)]
     found = [(name, obj) for name, obj in vars(module).items()
              if isinstance(obj, type) and obj.__module__ == module.__name__ and has_callbacks(obj)]
     if not found:
-        raise SystemExit(f"--app {spec}: no app (a class with marked callbacks) in {target}")
+        raise SystemExit(f"{where}: no app (a class with marked callbacks) in {target}")
     return found
 
 
@@ -222,7 +244,12 @@ async def _run_serve(args: argparse.Namespace) -> None:
     from .connection import ConnectError
     from .service import Service
 
-    apps = [app for spec in args.app for app in load_app_spec(spec)]
+    apps = [app for spec in args.app for app in load_app_spec(spec, "serve")]
+    if args.app_id is not None and len(apps) != 1:
+        names = ", ".join(name for name, _ in apps)
+        raise SystemExit(f"switchio-lab serve: --id {args.app_id} names one app, but "
+                         f"{len(apps)} were given ({names}); drop --id (the first app is "
+                         f"then 'default', the others go by class name) or serve one --app")
     service = Service(args.hosts, auth=args.password, reconnect=True)
     try:
         await service.run()
@@ -231,8 +258,10 @@ async def _run_serve(args: argparse.Namespace) -> None:
     except Exception as exc:  # PoolError wraps per-node failures
         raise SystemExit(f"switchio-lab serve: {exc}") from None
     try:
+        for line in await describe_switches(service):
+            print(line, flush=True)
         for i, (name, app) in enumerate(apps):
-            app_id = args.app_id if (args.app_id and len(apps) == 1) else (
+            app_id = args.app_id if args.app_id is not None else (
                 "default" if i == 0 else name)
             try:
                 await service.apps.load_app(app, app_id)
@@ -322,6 +351,67 @@ def _dial_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_dial)
 
 
+#: dial warns when none of its first this many calls was answered (all failed) ...
+DIAL_EARLY_CALLS = 10
+#: ... or when nothing was answered this many seconds after the first offer (calls ringing)
+DIAL_EARLY_SECONDS = 5.0
+
+
+def unanswered_warning(stats: dict, since_first_offer: float, dest: str) -> str | None:
+    """What ``dial`` says when its calls are not being answered, or None while all is well.
+
+    It speaks once the first :data:`DIAL_EARLY_CALLS` calls have all failed, or nothing is
+    answered :data:`DIAL_EARLY_SECONDS` after the first offer (calls ring until the
+    originate timeout, 60 s by default, so a run with no answering side would otherwise
+    look busy for minutes)."""
+    if stats["answered"] or not stats["offered"]:
+        return None
+    failed = stats["failed_total"]
+    if failed < DIAL_EARLY_CALLS and since_first_offer < DIAL_EARLY_SECONDS:
+        return None
+    causes = ", ".join(f"{c} x{n}" for c, n in sorted(stats["failed"].items(),
+                                                       key=lambda kv: -kv[1])[:3])
+    user, _, where = dest.rpartition("@")
+    return (f"no call answered yet: {stats['offered']} offered in "
+            f"{since_first_offer:.0f} s, {failed} failed"
+            + (f" ({causes})" if causes else "")
+            + f", {stats['active']} still ringing. Is something answering {dest}? On a "
+              f"switch nobody controls, a call parks and rings until it times out (60 s). "
+              f"Call a destination its dialplan answers (switchio-lab sim answers "
+              f"'load@{where or '<node>:5080'}'), run an app there (switchio-lab serve "
+              f"<its ESL host> --app ...), or give dial that switch's ESL host too so "
+              f"dial's apps answer there. Ctrl-C stops the run.")
+
+
+#: the Originator's settings as dial's options
+_OPTION_NAMES = {"max_offered": "--max-offered", "dest_url": "--dest", "rate": "--rate",
+                 "limit": "--limit", "duration": "--duration", "profile": "--profile",
+                 "proxy": "--proxy"}
+
+
+def as_options(message: str) -> str:
+    """An Originator's message in dial's words: ``max_offered`` -> ``--max-offered``."""
+    import re
+
+    return re.sub(r"(?<![-\w])(" + "|".join(_OPTION_NAMES) + r")(?![-\w])",
+                  lambda m: _OPTION_NAMES[m.group(1)], message)
+
+
+async def describe_switches(service) -> list[str]:
+    """One line per node: which switch this is (``api hostname``, ``api version``), so a
+    user sees at once when ``host`` (port 8021 by default) is not the switch meant."""
+    lines = []
+    for client in service.pool.clients:
+        try:
+            hostname = (await client.api("hostname")).strip()
+            version = (await client.api("version")).strip()
+        except Exception as exc:  # an ESL tool that does not answer these: say so
+            lines.append(f"connected to {client.host}:{client.port} ({exc})")
+            continue
+        lines.append(f"connected to {client.host}:{client.port}: {hostname}, {version}")
+    return lines
+
+
 def _bar(done: int, total: float, width: int = 24) -> str:
     if total == float("inf") or total <= 0:
         return ""
@@ -348,7 +438,7 @@ async def _run_dial(args: argparse.Namespace) -> Path:
     from .measure.analysis import failures_by_cause, summary
     from .service import Service
 
-    apps = [app for spec in args.app for app in load_app_spec(spec)] or [
+    apps = [app for spec in args.app for app in load_app_spec(spec, "dial")] or [
         ("TonePlay", players.TonePlay)]
     duration, warnings = dial_duration(args.rate, args.limit, args.duration)
     # reconnecting: a switch that restarts mid-run loses the calls it held (their CDR rows
@@ -358,6 +448,8 @@ async def _run_dial(args: argparse.Namespace) -> Path:
         await service.run()
     except Exception as exc:
         raise SystemExit(f"switchio-lab dial: {exc}") from None
+    for line in await describe_switches(service):
+        print(line, flush=True)
     writer = RunWriter(root=args.runs_dir, name=args.name)
     writer.start()
     cdr = CDR()
@@ -372,7 +464,7 @@ async def _run_dial(args: argparse.Namespace) -> Path:
                               proxy=args.proxy,
                               max_offered=args.max_offered if args.max_offered else math.inf)
         except ValueError as exc:
-            raise SystemExit(f"switchio-lab dial: {exc}") from None
+            raise SystemExit(f"switchio-lab dial: {as_options(str(exc))}") from None
         cdr.follow(orig)  # calls that never had a leg get their row too
         app_ids = [await orig.load_app(app, name) for name, app in apps]
         print(f"run directory: {writer.path}", flush=True)
@@ -387,10 +479,30 @@ async def _run_dial(args: argparse.Namespace) -> Path:
         started = time.monotonic()
         last_line = 0.0
         max_offered = orig.max_offered
-        while orig.state == "ORIGINATING" and not stop.is_set():
-            if args.seconds is not None and time.monotonic() - started >= args.seconds:
+        first_offer: float | None = None
+        warned = False
+        # the last calls are watched (status, warning) until they end, or for at most
+        # this long once offering is over; then they are hung up
+        settle = max(10.0, 2 * orig.duration)
+        settle_until: float | None = None
+        while not stop.is_set():
+            now = time.monotonic()
+            if args.seconds is not None and now - started >= args.seconds:
                 break
-            line = _status(orig.stats(), max_offered)
+            stats = orig.stats()
+            if orig.state != "ORIGINATING":
+                settle_until = settle_until or now + settle
+                if not (stats["active"] or stats["up"]) or now >= settle_until:
+                    break
+            if first_offer is None and stats["offered"]:
+                first_offer = time.monotonic()
+            if not warned and first_offer is not None:
+                warning = unanswered_warning(stats, time.monotonic() - first_offer, dest)
+                if warning:
+                    warned = True
+                    print(("\n" if tty else "") + f"switchio-lab dial: warning: {warning}",
+                          file=sys.stderr, flush=True)
+            line = _status(stats, max_offered)
             if tty:
                 print("\r" + line, end="", flush=True)
             elif time.monotonic() - last_line >= 2.0:
@@ -399,7 +511,8 @@ async def _run_dial(args: argparse.Namespace) -> Path:
             await asyncio.sleep(0.5)
         orig.stop()
         try:
-            await orig.waitwhile(timeout=max(10.0, 2 * orig.duration))
+            left = settle if settle_until is None else max(0.0, settle_until - time.monotonic())
+            await orig.waitwhile(timeout=left)
         except TimeoutError:
             await orig.hupall()
             await orig.waitwhile(timeout=10.0)
@@ -425,7 +538,8 @@ async def _run_dial(args: argparse.Namespace) -> Path:
     print("\nsummary")
     print(f"  offered {final['offered']}, answered {final['answered']}, "
           f"failed {final['failed_total']}, lost {final['lost']}, "
-          f"peak concurrent {final['peak_concurrent']}")
+          + (f"cancelled at the end {final['cancelled']}, " if final["cancelled"] else "")
+          + f"peak concurrent {final['peak_concurrent']}")
     print(f"  {cdr.count} CDR rows ({cdr.lost} of lost legs)"
           + (f", {cdr.late} too late" if cdr.late else ""))
     if frame is not None and len(frame):
@@ -461,11 +575,9 @@ def _lab_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_lab)
 
 
-def _lab(args: argparse.Namespace) -> int:
-    import os
+def lab_command(args: argparse.Namespace) -> list[str]:
+    """The ``jupyter lab`` command line ``switchio-lab lab`` runs."""
     import shutil
-    import subprocess
-    from pathlib import Path
 
     jupyter = shutil.which("jupyter") or str(Path(sys.executable).with_name("jupyter"))
     if not Path(jupyter).exists():
@@ -478,7 +590,13 @@ def _lab(args: argparse.Namespace) -> int:
     if hasattr(os, "getuid") and os.getuid() == 0:
         cmd.append("--allow-root")
     cmd += [a for a in args.extra if a != "--"]
-    return subprocess.call(cmd)
+    return cmd
+
+
+def _lab(args: argparse.Namespace) -> int:
+    import subprocess
+
+    return subprocess.call(lab_command(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -493,8 +611,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, parsed; ``lab`` passes the options it does not know on to
+    JupyterLab (``switchio-lab lab --port 8898 --no-browser``)."""
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        if args.command != "lab":
+            parser.parse_args(argv)  # the usual error, with its usage line
+        args.extra = [*unknown, *args.extra]
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse(argv)
     if hasattr(args, "password"):
         args.password = _resolve_password(args)
     logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,

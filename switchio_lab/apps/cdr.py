@@ -352,7 +352,7 @@ class CDR:
         ``hangup_cause`` is the failure's cause, or ``LOST`` with ``lost`` set for a lost
         call). Returns a function that stops following."""
         def seen(change: Any) -> None:
-            if change.kind != "stat" or change.name not in ("failed", "lost"):
+            if change.kind != "stat" or change.name not in ("failed", "lost", "cancelled"):
                 return
             call = getattr(change, "call", None)
             if call is None or call.has_leg:

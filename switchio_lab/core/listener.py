@@ -55,6 +55,33 @@ TRACKING_EVENTS = ("CHANNEL_CREATE", "CHANNEL_ORIGINATE", "CHANNEL_ANSWER", "CHA
                    "CHANNEL_HANGUP_COMPLETE", "CHANNEL_DESTROY", "BACKGROUND_JOB")
 
 
+#: how many times one distinct app error is logged with its traceback
+ERRORS_LOGGED = 3
+
+
+@dataclass
+class AppFailure:
+    """An exception an app's handler, callback or coroutine raised (see
+    :meth:`EventListener.on_app_error`): which app, what, on which event, for which call."""
+
+    app_id: str | None
+    version: int | None
+    kind: str  #: "handler", "callback" or "coroutine"
+    func: str
+    event: str
+    uuid: str | None  #: the session's uuid (None for an event not about a session)
+    call: str | None  #: the call's key, when the session belongs to one
+    error: BaseException
+    time: float = field(default_factory=time.time)
+
+    def __str__(self) -> str:
+        about = f" for session {self.uuid}" if self.uuid else ""
+        call = f" (call {self.call})" if self.call and self.call != self.uuid else ""
+        who = "listener" if self.app_id is None else f"app {self.app_id}"
+        return (f"{who}: {self.kind} {self.func} failed on {self.event}{about}"
+                f"{call}: {type(self.error).__name__}: {self.error}")
+
+
 @dataclass(eq=False)
 class AppVersion:
     """One loaded instance of an app under an id (a new one per load or swap)."""
@@ -113,6 +140,8 @@ class EventListener:
         self.total_jobs = 0
         self.events_seen = 0
         self.handler_errors = 0
+        self._error_observers: list[Callable[[AppFailure], Any]] = []
+        self._error_seen: dict[tuple[Any, ...], int] = {}
         self.lost_sessions = 0  # sessions found gone when re-synchronising
         self.lost_jobs = 0  # jobs whose result a dropped connection took away
         self.resyncs = 0
@@ -235,6 +264,45 @@ class EventListener:
         return default if default is not None and not default.observer else None
 
     # -- dispatch -------------------------------------------------------------------------
+    def on_app_error(self, callback: Callable[[AppFailure], Any]) -> Callable[[], None]:
+        """Call ``callback(failure)`` for every exception an app raises here (it is also
+        logged with its traceback); returns a function that stops it."""
+        self._error_observers.append(callback)
+
+        def stop() -> None:
+            if callback in self._error_observers:
+                self._error_observers.remove(callback)
+        return stop
+
+    def _app_failed(self, version: AppVersion | None, kind: str, func: Any, name: str,
+                    model: Any, exc: BaseException) -> None:
+        self.handler_errors += 1
+        uuid = getattr(model, "uuid", None)
+        call = getattr(getattr(model, "call", None), "uuid", None)
+        attr = "__name__" if kind == "handler" else "__qualname__"
+        failure = AppFailure(getattr(version, "app_id", None), getattr(version, "version", None),
+                             kind, getattr(func, attr, repr(func)), name, uuid, call, exc)
+        # the same error (app, function, event, exception type and text) again and again
+        # (a bug hit by every call of a load test): its first few with their traceback,
+        # then a count -- at least once per distinct error, never a flood
+        key = (failure.app_id, failure.kind, failure.func, name, type(exc).__name__,
+               str(exc)[:200])
+        seen = self._error_seen.get(key, 0) + 1
+        if len(self._error_seen) < 10_000 or key in self._error_seen:
+            self._error_seen[key] = seen
+        if seen <= ERRORS_LOGGED:
+            log.error("%s", failure, exc_info=exc)
+            if seen == ERRORS_LOGGED:
+                log.error("%s: this error is not logged again (listener.handler_errors "
+                          "counts every error; on_app_error() sees each)", failure.func)
+        else:
+            log.debug("%s (again: %d times)", failure, seen)
+        for observer in list(self._error_observers):
+            try:
+                observer(failure)
+            except Exception:
+                log.exception("listener: app-error observer %r failed", observer)
+
     def dispatch(self, event: Event) -> None:
         """Handle one event: handlers, then the app callbacks/coroutines.
 
@@ -249,9 +317,8 @@ class EventListener:
             for handler in handlers:
                 try:
                     result = handler(event)
-                except Exception:
-                    self.handler_errors += 1
-                    log.exception("listener: handler %s failed on %s", handler.__name__, name)
+                except Exception as exc:
+                    self._app_failed(None, "handler", handler, name, None, exc)
                     continue
                 if result and len(result) > 1 and result[1] is not None:
                     model = result[1]
@@ -277,10 +344,8 @@ class EventListener:
             for handler in handlers:
                 try:
                     result = handler(event)
-                except Exception:
-                    self.handler_errors += 1
-                    log.exception("app %s: handler %s failed on %s", version.app_id,
-                                  handler.__name__, name)
+                except Exception as exc:
+                    self._app_failed(version, "handler", handler, name, model, exc)
                     continue
                 if result and len(result) > 1 and result[1] is not None:
                     model = result[1]
@@ -297,11 +362,8 @@ class EventListener:
             else:
                 try:
                     func(model)
-                except Exception:
-                    self.handler_errors += 1
-                    log.exception("app %s: callback %s failed on %s for session %s",
-                                  version.app_id, func.__qualname__, name,
-                                  getattr(model, "uuid", model))
+                except Exception as exc:
+                    self._app_failed(version, "callback", func, name, model, exc)
 
     async def _run_coroutine(self, version: AppVersion, func: Callable[..., Any], model: Any,
                              name: str) -> None:
@@ -317,10 +379,8 @@ class EventListener:
                       version.app_id, func.__qualname__, name, getattr(model, "uuid", model),
                       exc)
             raise asyncio.CancelledError(str(exc)) from None
-        except Exception:
-            self.handler_errors += 1
-            log.exception("app %s: coroutine %s failed on %s for session %s",
-                          version.app_id, func.__qualname__, name, getattr(model, "uuid", model))
+        except Exception as exc:
+            self._app_failed(version, "coroutine", func, name, model, exc)
 
     def _finish_versions(self) -> None:
         """Tear down the retired versions whose last call ended (after its last event)."""

@@ -31,12 +31,14 @@ import logging
 import os
 import time
 import warnings
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..api import Client
 from ..core import sync
+from ..core.listener import AppFailure
 from ..handlers import AppVersion
 from ..models import Job, Session
 from ..service import Service
@@ -116,6 +118,20 @@ class LoadReport:
     def __repr__(self) -> str:
         return f"<LoadReport {self}>"
 
+    @property
+    def errors(self) -> list[tuple[str, AppFailure]]:
+        """``(node, failure)`` for the exceptions this app raised since (most recent last)."""
+        return self.lab.errors_of(self.app_id) if self.lab is not None else []
+
+    def _ipython_display_(self) -> None:
+        """Shown as the cell's output, which then collects the app's errors as they come."""
+        from IPython.display import display
+
+        handle = display(_ReportView(self), display_id=True)
+        if handle is not None and self.lab is not None:
+            handle.report = self
+            self.lab._error_views.setdefault(self.app_id, []).append(handle)
+
     def _repr_html_(self) -> str:
         rows = "".join(
             f"<tr><td>{html.escape(node)}</td><td>{html.escape(v.name)} v{v.version}</td>"
@@ -134,6 +150,50 @@ class LoadReport:
         n = self.old_calls
         return (f"replaced {self.app_id!r}: {' / '.join(olds)} -> {' / '.join(news)} on "
                 f"{where}; {n} call(s) still run the old version")
+
+
+#: how many app exceptions a lab keeps (its count goes on)
+APP_ERRORS_KEPT = 200
+#: how many of them a LoadReport's output shows
+ERRORS_SHOWN = 10
+
+
+class _ReportView:
+    """A LoadReport and the errors its app raised since, as text and HTML."""
+
+    def __init__(self, report: LoadReport) -> None:
+        self.report = report
+
+    def _since(self) -> list[tuple[str, AppFailure]]:
+        new = set(self.report.new.values())
+        return [(n, f) for n, f in self.report.errors
+                if f.version is None or any(v.version == f.version for v in new)]
+
+    def __repr__(self) -> str:
+        lines = [str(self.report)]
+        errors = self._since()
+        if errors:
+            lines.append(f"{len(errors)} app error(s):")
+            lines += [f"  [{n}] {f}" for n, f in errors[-ERRORS_SHOWN:]]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        out = self.report._repr_html_()
+        errors = self._since()
+        if not errors:
+            return out
+        rows = "".join(
+            f"<tr><td>{html.escape(n)}</td><td>{html.escape(f.event)}</td>"
+            f"<td>{html.escape(f'{f.kind} {f.func}')}</td><td><code>"
+            f"{html.escape(f.uuid or '')}</code></td><td><b>"
+            f"{html.escape(type(f.error).__name__)}</b>: {html.escape(str(f.error))}</td></tr>"
+            for n, f in errors[-ERRORS_SHOWN:])
+        head = ("<tr><th>node</th><th>event</th><th>where</th><th>session</th>"
+                "<th>error</th></tr>")
+        return (f"{out}<div class='switchio-lab-app-errors' style='color:#b00020'>"
+                f"<b>{len(errors)} error(s) in {html.escape(self.report.app_id)}</b> "
+                f"(last {min(len(errors), ERRORS_SHOWN)}; tracebacks in the log)"
+                f"<table>{head}{rows}</table></div>")
 
 
 class Lab:
@@ -166,6 +226,12 @@ class Lab:
         first = service.pool.clients[0]
         self.events = EventLog(log_size, call_headers=first.listener.call_tracking_headers)
         self._detach = [self.events.attach(c, service.pool.name_of(c)) for c in self.clients]
+        #: the exceptions the lab's apps raised (most recent last, at most APP_ERRORS_KEPT)
+        self.app_errors: deque[tuple[str, AppFailure]] = deque(maxlen=APP_ERRORS_KEPT)
+        self.app_error_count = 0  #: every app exception, ever (the deque keeps the last)
+        self._error_views: dict[str, list[Any]] = {}  # app id -> display handles
+        self._detach += [c.listener.on_app_error(self._error_sink(service.pool.name_of(c)))
+                         for c in self.clients]
         self._cleanups: list[Callable[[], Any]] = []
         self._cdr: Any = None  # the CDR observer of load_cdr()
         self._probe: asyncio.Task[None] | None = None
@@ -424,6 +490,25 @@ class Lab:
                 "calls": len(self.calls), "apps": len(self.apps.apps),
                 "events": sum(c.connection.stats.events_in for c in self.clients)}
 
+    def _error_sink(self, node: str) -> Callable[[AppFailure], None]:
+        return lambda failure: self._app_failed(node, failure)
+
+    def _app_failed(self, node: str, failure: AppFailure) -> None:
+        """An app raised: keep it, and show it where the app was loaded (its LoadReport's
+        output, when one was displayed)."""
+        self.app_errors.append((node, failure))
+        self.app_error_count += 1
+        for handle in self._error_views.get(failure.app_id or "", ()):
+            try:
+                handle.update(_ReportView(handle.report))
+            except Exception:  # a closed comm, no display: the error was logged anyway
+                log.debug("lab: could not update the error view of %s", failure.app_id,
+                          exc_info=True)
+
+    def errors_of(self, app_id: str | None = None) -> list[tuple[str, AppFailure]]:
+        """``(node, failure)`` for the exceptions the lab's apps raised (or app ``app_id``'s)."""
+        return [(n, f) for n, f in self.app_errors if app_id is None or f.app_id == app_id]
+
     def status(self) -> str:
         """One line: the nodes, sessions, calls, apps and event rate."""
         kind = "embedded" if self.embedded else "FreeSWITCH"
@@ -432,7 +517,9 @@ class Lab:
         state = "" if self.running else " [stopped]"
         return (f"Lab{state}: {len(self.clients)} {kind} node(s) ({', '.join(self.names)}) | "
                 f"sessions {n['sessions']} | calls {n['calls']} | apps: {apps} | "
-                f"events {n['events']} ({self.events.rate():.1f}/s)")
+                f"events {n['events']} ({self.events.rate():.1f}/s)"
+                + (f" | app errors {self.app_error_count} (last: {self.app_errors[-1][1]})"
+                   if self.app_error_count else ""))
 
     def __repr__(self) -> str:
         return f"<{self.status()}>"

@@ -18,6 +18,7 @@ messages sent; an idle dashboard sends one time-series point a second.
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import math
 import time
@@ -35,6 +36,10 @@ PDD_EDGES = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 MOS_EDGES = tuple(round(1.0 + 0.25 * i, 2) for i in range(15))  # 1.0 .. 4.5
 _PROGRESS = frozenset({"CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA", "CHANNEL_ANSWER"})
 _WIDTH, _HEIGHT = 460, 230
+#: one colour per quantity, the same in every panel (and in measure.plot's report)
+PALETTE = {"calls": "#2471a3", "sessions": "#7f8c8d", "originator": "#5dade2",
+           "offered": "#d68910", "answered": "#1e8449", "events": "#7d3c98",
+           "failed": "#c0392b"}
 
 
 class _BatchingModel(EchoSafeBokehModel):
@@ -57,6 +62,14 @@ class _BatchingModel(EchoSafeBokehModel):
             return
         self.patches_sent += 1
         super()._document_patched(event)
+
+    def get_state(self, key: Any = None) -> dict[str, Any]:
+        """The full state (what a browser asks for when the page is reloaded) carries the
+        document as it is now, not as it was when the widget was made: the time series
+        and histograms survive a reload of the same kernel."""
+        if key is None and not self._detached and getattr(self, "_model", None) is not None:
+            self._trait_values["render_bundle"] = self._model_to_traits(self._model)
+        return super().get_state(key)
 
     def begin(self) -> None:
         self._batch = []
@@ -135,6 +148,8 @@ class Dashboard:
         self._pdd_bins = [0] * len(PDD_EDGES)
         self._mos_bins = [0] * len(MOS_EDGES)
         self._mos_n = 0
+        self._no_audio = 0  # CDR rows of legs that received no audio
+        self._errors_shown: tuple[int, str] | None = None
         self._dirty: set[str] = set()
         self._samples: deque[tuple[float, int, int, int]] = deque()  # (t, off, ans, events)
         self._last_ts: tuple[Any, ...] | None = None
@@ -147,6 +162,7 @@ class Dashboard:
         self._handle: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._make_figures()
+        self._pump_errors()
         self.widget = _BatchingModel(self.layout, owned=self.sources.values())
         self._unsubscribe = self.log.subscribe(self._on_record)
         self._cdr_sink = None
@@ -239,6 +255,15 @@ class Dashboard:
 
     def _on_cdr(self, row: dict[str, Any]) -> None:
         mos = row.get("rtp_audio_in_mos")
+        packets = row.get("rtp_audio_in_media_packet_count")
+        try:
+            heard = packets is not None and float(packets) > 0
+        except (TypeError, ValueError):
+            heard = False
+        if not heard:  # FreeSWITCH rates a leg that heard nothing 4.5: not a score
+            self._no_audio += 1
+            self._dirty.add("mos")
+            return
         if mos is not None and not (isinstance(mos, float) and math.isnan(mos)):
             self._mos_bins[_bin(MOS_EDGES, float(mos))] += 1
             self._mos_n += 1
@@ -303,10 +328,59 @@ class Dashboard:
                 n = len(MOS_EDGES)
                 self.sources["mos"].patch({"count": [(slice(0, n), list(self._mos_bins))]})
                 self.updates += 1
+                self._set_note("mos", None if self._mos_n else (
+                    f"no audio yet ({self._no_audio} legs without media)" if self._no_audio
+                    else "no audio yet"))
+            if "pdd" in self._dirty:
+                self._set_note("pdd", None)
+            if self._types:
+                self._set_note("events", None if self._shown_types else
+                               "no events in the last 2 s")
+            if self._shown_causes:
+                self._set_note("causes", None)
+            self._pump_errors()
             self._dirty.clear()
         finally:
             sent = w.commit()
         return sent
+
+    def _set_note(self, key: str, text: str | None) -> None:
+        """The note over an empty panel ("no data yet"), or None to hide it."""
+        note = self.notes[key]
+        visible = text is not None
+        if note.visible != visible:
+            note.visible = visible
+        if visible and note.text != text:
+            note.text = text
+
+    @property
+    def app_errors(self) -> int:
+        """Exceptions the lab's apps raised (0 without a lab)."""
+        return getattr(self.lab, "app_error_count", 0) if self.lab is not None else 0
+
+    def _mos_status(self) -> str:
+        if self._mos_n:
+            return f"MOS from {self._mos_n} legs that received audio"
+        if self._no_audio:
+            return f"MOS: no audio yet ({self._no_audio} legs without media)"
+        return "MOS: no audio yet"
+
+    def _pump_errors(self) -> None:
+        """The line above the figures: the apps' errors and where MOS comes from (text
+        a reader, and a browser test, finds in the page)."""
+        n = self.app_errors
+        state = (n, self._mos_status())
+        if state == self._errors_shown:
+            return
+        self._errors_shown = state
+        last = self.lab.app_errors[-1][1] if n and self.lab.app_errors else None
+        errors = ("<span style='color:#1e8449'>app errors: 0</span>" if not n else
+                  f"<span style='color:#b00020'><b>app errors: {n}</b> &mdash; last: "
+                  f"{html.escape(str(last))[:300]} (see the output of the cell that loaded "
+                  f"the app, or <code>lab.app_errors</code>)</span>")
+        self.header.text = (f"<div class='switchio-dashboard-status'>{errors} &middot; "
+                            f"<span class='switchio-mos-status'>{html.escape(state[1])}"
+                            f"</span></div>")
 
     def _pump_series(self, now: float) -> None:
         o = self.originator
@@ -367,8 +441,8 @@ class Dashboard:
 
     # -- figures ---------------------------------------------------------------------------
     def _make_figures(self) -> None:
-        from bokeh.layouts import gridplot
-        from bokeh.models import ColumnDataSource, FixedTicker, Legend
+        from bokeh.layouts import column, gridplot
+        from bokeh.models import ColumnDataSource, Div, FixedTicker, HoverTool, Label, Legend
         from bokeh.plotting import figure
 
         n = self.top
@@ -379,59 +453,113 @@ class Dashboard:
         causes = ColumnDataSource({"y": rows, "count": [0] * n, "name": [""] * n})
         pdd = ColumnDataSource({"x": list(range(len(PDD_EDGES))),
                                 "count": [0] * len(PDD_EDGES),
-                                "label": [f"{e:g}" for e in PDD_EDGES]})
+                                "label": [(f"{e:g}+" if i == len(PDD_EDGES) - 1 else
+                                           f"{e:g}-{PDD_EDGES[i + 1]:g}")
+                                          for i, e in enumerate(PDD_EDGES)]})
         mos = ColumnDataSource({"x": [e + 0.125 for e in MOS_EDGES],
-                                "count": [0] * len(MOS_EDGES)})
+                                "count": [0] * len(MOS_EDGES),
+                                "label": [f"{e:.2f}-{e + 0.25:.2f}" for e in MOS_EDGES]})
         self.sources = {"series": series, "types": types, "causes": causes, "pdd": pdd,
                         "mos": mos}
         common = {"width": _WIDTH, "height": _HEIGHT, "tools": "pan,wheel_zoom,reset,save",
                   "toolbar_location": "right"}
+        self.notes: dict[str, Any] = {}
 
-        f1 = figure(title="calls and sessions in progress", x_axis_type="datetime", **common)
+        def note(key: str, fig: Any, text: str = "no data yet") -> None:
+            label = Label(x=_WIDTH / 2 - 40, y=_HEIGHT / 2 - 40, x_units="screen",
+                          y_units="screen", text=text, text_align="center",
+                          text_color="#7f8c8d", text_font_size="13pt")
+            fig.add_layout(label)
+            self.notes[key] = label
+
+        def legend(fig: Any, items: list[tuple[str, list[Any]]]) -> None:
+            fig.add_layout(Legend(items=items, orientation="horizontal",
+                                  click_policy="hide", location="center",
+                                  label_text_font_size="9pt", margin=0, padding=2,
+                                  spacing=8), "above")
+
+        when = ("time", "@t{%H:%M:%S}")
+        f1 = figure(title="calls and sessions in progress (count)", x_axis_type="datetime",
+                    **common)
         items = []
-        for col, color, label in (("calls", "#2471a3", "calls"),
-                                  ("sessions", "#7f8c8d", "sessions"),
-                                  ("up", "#1e8449", "originator calls")):
-            r = f1.line("t", col, source=series, color=color, line_width=2)
+        # the Originator's count under the listeners' (they agree when all is well): a
+        # wide pale band, so that both stay visible
+        for col, color, label, width, alpha in (
+                ("up", PALETTE["originator"], "originator calls", 6, 0.35),
+                ("calls", PALETTE["calls"], "calls", 2, 1.0),
+                ("sessions", PALETTE["sessions"], "sessions (legs)", 2, 1.0)):
+            r = f1.line("t", col, source=series, color=color, line_width=width, alpha=alpha)
             items.append((label, [r]))
-        f1.add_layout(Legend(items=items, location="top_left"), "center")
+        legend(f1, items)
+        f1.add_tools(HoverTool(tooltips=[when, ("calls", "@calls"),
+                                         ("originator calls", "@up"),
+                                         ("sessions", "@sessions legs")],
+                               formatters={"@t": "datetime"}, mode="vline",
+                               renderers=[items[1][1][0]]))
+        f1.y_range.start = 0
+        f1.yaxis.axis_label = "in progress"
 
-        f2 = figure(title="calls/s: offered vs answered", x_axis_type="datetime", **common)
+        f2 = figure(title="calls per second: offered vs answered (calls/s)",
+                    x_axis_type="datetime", **common)
         items = []
-        for col, color, label in (("offered_cps", "#d68910", "offered"),
-                                  ("answered_cps", "#1e8449", "answered")):
-            r = f2.line("t", col, source=series, color=color, line_width=2)
+        for col, color, label, width, alpha in (
+                ("offered_cps", PALETTE["offered"], "offered", 6, 0.35),
+                ("answered_cps", PALETTE["answered"], "answered", 2, 1.0)):
+            r = f2.line("t", col, source=series, color=color, line_width=width, alpha=alpha)
             items.append((label, [r]))
-        f2.add_layout(Legend(items=items, location="top_left"), "center")
+        legend(f2, items)
+        f2.add_tools(HoverTool(tooltips=[when, ("offered", "@offered_cps{0.0} calls/s"),
+                                         ("answered", "@answered_cps{0.0} calls/s")],
+                               formatters={"@t": "datetime"}, mode="vline",
+                               renderers=[items[1][1][0]]))
+        f2.y_range.start = 0
+        f2.yaxis.axis_label = "calls/s"
 
-        f3 = figure(title=f"events/s by type (top {n})", y_range=(n - 0.5, -0.5), **common)
-        f3.hbar(y="y", right="rate", height=0.8, source=types, color="#7d3c98", alpha=0.6)
+        f3 = figure(title=f"events per second by type, top {n} (events/s)",
+                    y_range=(n - 0.5, -0.5), **common)
+        f3.hbar(y="y", right="rate", height=0.8, source=types, color=PALETTE["events"],
+                alpha=0.6)
         f3.text(x=0, y="y", text="name", source=types, text_font_size="9pt",
                 text_baseline="middle", x_offset=4)
+        f3.add_tools(HoverTool(tooltips=[("event", "@name"), ("rate", "@rate{0.0} events/s")]))
         f3.yaxis.visible = False
         f3.x_range.start = 0
+        note("events", f3)
 
-        f4 = figure(title="post-dial delay (ms)", **common)
-        f4.vbar(x="x", top="count", width=0.9, source=pdd, color="#2471a3")
+        f4 = figure(title="post-dial delay (legs per bin, ms)", **common)
+        f4.vbar(x="x", top="count", width=0.9, source=pdd, color=PALETTE["calls"])
         f4.xaxis.ticker = FixedTicker(ticks=list(range(len(PDD_EDGES))))
         f4.xaxis.major_label_overrides = {i: (f"{e:g}+" if i == len(PDD_EDGES) - 1
                                               else f"{e:g}") for i, e in enumerate(PDD_EDGES)}
+        f4.add_tools(HoverTool(tooltips=[("delay", "@label ms"), ("legs", "@count")]))
+        f4.xaxis.major_label_orientation = 0.7  # 13 bins: upright labels run together
         f4.y_range.start = 0
+        f4.xaxis.axis_label = "ms from originate to ringing/answer"
+        note("pdd", f4)
 
         f5 = figure(title="hangup causes (legs)", y_range=(n - 0.5, -0.5), **common)
-        f5.hbar(y="y", right="count", height=0.8, source=causes, color="#c0392b", alpha=0.6)
+        f5.hbar(y="y", right="count", height=0.8, source=causes, color=PALETTE["failed"],
+                alpha=0.6)
         f5.text(x=0, y="y", text="name", source=causes, text_font_size="9pt",
                 text_baseline="middle", x_offset=4)
+        f5.add_tools(HoverTool(tooltips=[("cause", "@name"), ("legs", "@count")]))
         f5.yaxis.visible = False
         f5.x_range.start = 0
+        note("causes", f5)
 
-        f6 = figure(title="MOS (CDR, received audio)", x_range=(1.0, 4.75), **common)
-        f6.vbar(x="x", top="count", width=0.22, source=mos, color="#1e8449")
+        f6 = figure(title="MOS of the legs that received audio (legs per 0.25)",
+                    x_range=(1.0, 4.75), **common)
+        f6.vbar(x="x", top="count", width=0.22, source=mos, color=PALETTE["answered"])
+        f6.add_tools(HoverTool(tooltips=[("MOS", "@label"), ("legs", "@count")]))
         f6.y_range.start = 0
+        f6.xaxis.axis_label = "MOS (1 bad .. 4.5 best)"
+        note("mos", f6, "no audio yet")
 
+        self.header = Div(text="", width=2 * _WIDTH)
         self.figures = {"active": f1, "cps": f2, "events": f3, "pdd": f4, "causes": f5,
                         "mos": f6}
-        self.layout = gridplot([[f1, f2], [f3, f4], [f5, f6]], toolbar_location="right")
+        grid = gridplot([[f1, f2], [f3, f4], [f5, f6]], toolbar_location="right")
+        self.layout = column(self.header, grid)
 
     # -- reading back (tests, a bench) ------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
@@ -442,5 +570,7 @@ class Dashboard:
                                                 s["types"].data["rate"], strict=True) if n},
                 "causes": {n: c for n, c in zip(s["causes"].data["name"],
                                                  s["causes"].data["count"], strict=True) if n},
-                "pdd": list(s["pdd"].data["count"]), "mos": list(s["mos"].data["count"])}
+                "pdd": list(s["pdd"].data["count"]), "mos": list(s["mos"].data["count"]),
+                "notes": {k: n.text for k, n in self.notes.items() if n.visible},
+                "app_errors": self.app_errors}
 

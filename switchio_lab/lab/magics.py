@@ -26,6 +26,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.display import display
 
 from .. import marks, sync
 from ..api import AppError
@@ -125,7 +126,7 @@ class LabMagics(Magics):
         lab = self._lab(opts.get("lab"))
         ns = self.shell.user_ns
         before = {k: id(v) for k, v in ns.items()}
-        result = self.shell.run_cell(cell, store_history=False)
+        result = self._run_as_this_cell(cell)
         if not result.success:  # the traceback was shown; load nothing
             return
         found = find_apps(before, ns)
@@ -143,7 +144,19 @@ class LabMagics(Magics):
             except AppError as exc:
                 print(f"%%app: {name} not loaded: {exc}")
                 continue
-            print(report)
+            display(report)  # this output then collects the app's errors as they come
+
+    def _run_as_this_cell(self, cell: str) -> Any:
+        """Run the cell's body so that a traceback names this cell and its lines: IPython
+        has already counted this cell (its number is one behind) and the body starts on
+        the cell's second line (after ``%%app``)."""
+        shell = self.shell
+        count = shell.execution_count
+        shell.execution_count = max(1, count - 1)
+        try:
+            return shell.run_cell("# %%app\n" + cell, store_history=False)
+        finally:
+            shell.execution_count = count
 
     @line_magic
     def esl(self, line: str) -> None:

@@ -166,13 +166,23 @@ def lost_calls(df: pd.DataFrame) -> pd.DataFrame:
     return c.loc[_lost(c)].reset_index(drop=True) if len(c) else c
 
 
+#: the hangup cause of a call its dialer hung up before it was answered: not a failure
+CANCEL_CAUSE = "ORIGINATOR_CANCEL"
+
+
+def _cancelled(c: pd.DataFrame) -> pd.Series:
+    return ~_answered(c) & (c["hangup_cause"].astype("object") == CANCEL_CAUSE)
+
+
 def failures_by_cause(df: pd.DataFrame) -> pd.Series:
     """Unanswered calls counted by hangup cause (``LOST`` for lost ones whose cause was
-    never seen), most frequent first."""
+    never seen), most frequent first; calls the dialer cancelled (``ORIGINATOR_CANCEL``)
+    are not failures."""
     if df.empty:
         return pd.Series([], dtype="int64", name="failures")
     c = calls(df)
-    failed = c.loc[~_answered(c), "hangup_cause"].astype("object").fillna("UNKNOWN")
+    failed = c.loc[~_answered(c) & ~_cancelled(c), "hangup_cause"]
+    failed = failed.astype("object").fillna("UNKNOWN")
     out = failed.value_counts()
     out.index.name = "hangup_cause"
     return out.rename("failures")
@@ -224,7 +234,8 @@ def mos_summary(df: pd.DataFrame, threshold: float = MOS_THRESHOLD, by: str | No
 
 def summary(df: pd.DataFrame, offered: int | None = None, freq: str = "1s") -> pd.Series:
     """The headline numbers of a run: calls, answered, failed, lost (unanswered calls
-    whose end was never seen; ``offered == answered + failed + lost``),
+    whose end was never seen), cancelled (hung up by the dialer before an answer:
+    ``ORIGINATOR_CANCEL``; ``offered == answered + failed + lost + cancelled``),
     ``lost_after_answer`` (answered calls lost so), ``asr``, ``acd``,
     ``pdd_p50``/``pdd_p95``, ``mos_mean``/``mos_min``, ``peak_concurrency``, ``start``/
     ``end`` (datetimes), ``seconds`` (first creation to last hangup) and ``mean_cps``
@@ -235,6 +246,7 @@ def summary(df: pd.DataFrame, offered: int | None = None, freq: str = "1s") -> p
     answered = int(_answered(c).sum()) if n_calls else 0
     lost = int((_lost(c) & ~_answered(c)).sum()) if n_calls else 0
     lost_after_answer = int((_lost(c) & _answered(c)).sum()) if n_calls else 0
+    cancelled = int((_cancelled(c) & ~_lost(c)).sum()) if n_calls else 0
     pdd = pdd_percentiles(df, (0.5, 0.95))
     mos = mos_summary(df)
     active = concurrency(df, freq=None)
@@ -254,8 +266,9 @@ def summary(df: pd.DataFrame, offered: int | None = None, freq: str = "1s") -> p
         "offered": n_offered,
         "calls": n_calls,
         "answered": answered,
-        "failed": n_offered - answered - lost,
+        "failed": n_offered - answered - lost - cancelled,
         "lost": lost,
+        "cancelled": cancelled,
         "lost_after_answer": lost_after_answer,
         "asr": asr(df, offered),
         "acd": acd(df),

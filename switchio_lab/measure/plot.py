@@ -28,6 +28,8 @@ from . import analysis, cdr_frame
 
 WIDTH, HEIGHT = 520, 260
 _TOOLS = "pan,box_zoom,wheel_zoom,reset,save,hover"
+#: the live dashboard's colours (switchio_lab.lab.dashboard.PALETTE), for the same quantities
+CALLS, OFFERED, ANSWERED = "#2471a3", "#d68910", "#1e8449"
 
 
 def _naive(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
@@ -39,6 +41,8 @@ def _empty_note(fig: Any, text: str = "no data", x: Any = 0, y: Any = 0) -> Any:
     fig.title.text = f"{fig.title.text} — {text}"
     fig.text(x=[x], y=[y], text=[text], text_align="center", text_baseline="middle",
              text_color="gray")
+    fig.axis.visible = False  # no -1..1 axes around nothing
+    fig.grid.visible = False
     return fig
 
 
@@ -52,11 +56,17 @@ def cps_figure(df: pd.DataFrame, freq: str = "1s") -> Any:
         return _empty_note(fig)
     src = ColumnDataSource({"t": _naive(rates.index), "offered": rates["offered"].to_numpy(),
                             "answered": rates["answered"].to_numpy()})
-    fig.step("t", "offered", source=src, mode="after", line_width=2, color="#1f77b4",
-             legend_label="offered")
-    fig.step("t", "answered", source=src, mode="after", line_width=2, color="#2ca02c",
+    # offered as a wide pale band under answered: both stay visible where they agree
+    fig.step("t", "offered", source=src, mode="after", line_width=6, alpha=0.4,
+             color=OFFERED, legend_label="offered")
+    fig.step("t", "answered", source=src, mode="after", line_width=2, color=ANSWERED,
              legend_label="answered")
-    fig.legend.location = "top_left"
+    fig.y_range.start = 0
+    fig.legend.click_policy = "hide"
+    fig.legend.orientation = "horizontal"
+    fig.legend.margin, fig.legend.padding = 0, 2
+    fig.legend.label_text_font_size = "9pt"
+    fig.add_layout(fig.legend[0], "above")  # off the data
     return fig
 
 
@@ -68,8 +78,13 @@ def concurrency_figure(df: pd.DataFrame) -> Any:
     active = analysis.concurrency(df)
     if active.empty:
         return _empty_note(fig)
-    fig.step(_naive(active.index), active.to_numpy(), mode="after", line_width=2,
-             color="#9467bd")
+    values = active.to_numpy()
+    index = _naive(active.index)
+    if len(values) and values[-1] != 0:  # drawn down to 0 at the end of the last call
+        index = index.append(pd.DatetimeIndex([index[-1]]))
+        values = np.append(values, 0)
+    fig.step(index, values, mode="after", line_width=2, color=CALLS)
+    fig.y_range.start = 0
     return fig
 
 
@@ -115,7 +130,7 @@ def mos_figure(df: pd.DataFrame) -> Any:
                  tools=_TOOLS, x_axis_label="MOS", y_axis_label="legs")
     legs = analysis.media_legs(df)
     if legs.empty:
-        return _empty_note(fig)
+        return _empty_note(fig, "no audio")
     mos = legs["rtp_audio_in_mos"].astype("float64")
     lo = min(1.0, float(mos.min()))
     counts, edges = np.histogram(mos.to_numpy(), bins=np.linspace(lo, 4.5 + 1e-9, 36))

@@ -71,6 +71,10 @@ async def test_serve_runs_an_app_file_against_a_node(sim_node, connect) -> None:
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         line = await asyncio.wait_for(proc.stdout.readline(), scaled(15))
+        # which switch it reached, first
+        assert line.startswith(f"connected to {addr}: {sim_node.config.hostname}, ".encode()), line
+        assert b"FreeSWITCH Version" in line, line
+        line = await asyncio.wait_for(proc.stdout.readline(), scaled(15))
         assert b"loaded TonePlay as 'default'" in line, line
         await asyncio.wait_for(proc.stdout.readline(), scaled(5))  # "serving"
         client = await connect(sim_node)
@@ -89,6 +93,13 @@ def test_serve_errors_are_clear() -> None:
     assert f"127.0.0.1:{port}" in out.stderr and "Traceback" not in out.stderr
     out = run("serve", "127.0.0.1", "--app", "tests/nope.py:X")
     assert out.returncode != 0 and "no such file" in out.stderr
+    assert out.stderr.startswith("switchio-lab serve: --app tests/nope.py:X: ")
+    out = run("dial", "127.0.0.1", "--app", "tests/nope.py:X")
+    assert out.stderr.startswith("switchio-lab dial: --app tests/nope.py:X: "), out.stderr
+    out = run("serve", "127.0.0.1", "--id", "x", "--app", "tests/seed_apps.py:TonePlay",
+              "--app", "switchio_lab.apps.routers:Proxier")
+    assert out.returncode != 0 and "--id x names one app, but 2 were given" in out.stderr
+    assert "Traceback" not in out.stderr
     out = run("serve", "127.0.0.1", "--app", "tests/seed_apps.py:nothing")
     assert out.returncode != 0 and "has no 'nothing'" in out.stderr
     out = run("sim", "--nodes", "0")
@@ -155,6 +166,8 @@ async def test_dial_through_a_proxy_served_on_another_node(tmp_path) -> None:
         "switchio_lab.apps.routers:Proxier", cwd=ROOT,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
+        line = await asyncio.wait_for(proxy.stdout.readline(), scaled(15))
+        assert line.startswith(b"connected to "), line
         line = await asyncio.wait_for(proxy.stdout.readline(), scaled(15))
         assert b"loaded Proxier as 'default'" in line, line
         await asyncio.wait_for(proxy.stdout.readline(), scaled(5))  # "serving"
@@ -246,3 +259,129 @@ async def test_dial_reaches_the_rate_asked_with_the_defaults(tmp_path) -> None:
     summary = analysis.summary(cdr)
     # the old default duration (limit / rate + 1 = 1.75 s) held it to about 8.6 calls/s
     assert summary["calls"] == 60 and summary["mean_cps"] >= 0.9 * 20, summary
+
+
+async def _sim_process(*args: str):
+    """``switchio-lab sim`` as a user starts it; returns the process once both nodes listen."""
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, "sim", *args, cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    lines = []
+    while not lines or not lines[-1].startswith("running"):
+        line = await asyncio.wait_for(proc.stdout.readline(), scaled(15))
+        assert line, (lines, (await proc.stderr.read()).decode())
+        lines.append(line.decode())
+    return proc, lines
+
+
+async def test_readme_headline_load_test_is_answered(tmp_path) -> None:
+    """The README's load test: ``sim --nodes 2``, then node 1 dials ``load@`` node 2, which
+    nobody controls: node 2's dialplan answers it (it parked, rang for 60 s and timed out:
+    0 % answered in 9 minutes). Same shape as the README, fewer calls."""
+    from switchio_lab.measure import load
+
+    port = free_port()
+    sim, lines = await _sim_process("--nodes", "2", "--esl-port", str(port))
+    try:
+        assert any("calls to load@" in line for line in lines), lines
+        dial = await asyncio.create_subprocess_exec(
+            *CLI, "dial", f"127.0.0.1:{port}", "--dest", "load@127.0.0.2:5080",
+            "--rate", "50", "--limit", "200", "--max-offered", "150",
+            "--runs-dir", str(tmp_path), cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(dial.communicate(), scaled(120))
+    finally:
+        sim.send_signal(signal.SIGINT)
+        await asyncio.wait_for(sim.communicate(), scaled(15))
+    text = out.decode()
+    assert dial.returncode == 0, err.decode()
+    assert "no call answered" not in err.decode(), err.decode()
+    summary = next(line for line in text.splitlines() if line.startswith("  offered "))
+    answered = int(summary.split("answered ")[1].split(",")[0])
+    assert answered >= 0.95 * 150, text
+    cdr = load(Path(text.strip().splitlines()[-1].split(": ", 1)[1]))["cdr"]
+    assert (cdr["hangup_cause"] == "NORMAL_CLEARING").mean() >= 0.95
+
+
+async def test_dial_warns_early_when_nothing_answers(tmp_path, sim_cluster) -> None:
+    """Calls to a switch where nothing answers ring until they time out: dial says so
+    within seconds, and what to do, instead of looking busy for minutes."""
+    caller, callee = sim_cluster  # the callee parks every call and nobody answers it
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, "dial", f"{caller.host}:{caller.esl_port}", "--dest",
+        f"nobody@{callee.sip_address()}", "--rate", "5", "--limit", "5",
+        "--max-offered", "5", "--runs-dir", str(tmp_path), cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        line = b""
+        while b"no call answered" not in line:
+            line = await asyncio.wait_for(proc.stderr.readline(), scaled(30))
+            assert line, "dial ended without the warning"
+    finally:
+        proc.kill()
+        await proc.wait()
+    text = line.decode()
+    assert "still ringing" in text and "switchio-lab serve" in text and "Ctrl-C" in text
+
+
+async def test_calls_cancelled_at_the_end_are_not_failures(tmp_path, sim_cluster) -> None:
+    """Calls still ringing when the run ends are hung up by dial: cancelled
+    (ORIGINATOR_CANCEL), not failures with cause NORMAL_CLEARING."""
+    from switchio_lab.measure import analysis, load
+
+    caller, callee = sim_cluster  # parks and never answers
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, "dial", f"{caller.host}:{caller.esl_port}", "--dest",
+        f"nobody@{callee.sip_address()}", "--rate", "10", "--limit", "2", "--duration", "1",
+        "--max-offered", "2", "--runs-dir", str(tmp_path), cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), scaled(90))
+    text = out.decode()
+    assert proc.returncode == 0, err.decode()
+    assert "offered 2, answered 0, failed 0, lost 0, cancelled at the end 2" in text, text
+    assert "NORMAL_CLEARING" not in text, text
+    cdr = load(Path(text.strip().splitlines()[-1].split(": ", 1)[1]))["cdr"]
+    s = analysis.summary(cdr, offered=2)
+    assert (s["failed"], s["cancelled"]) == (0, 2), s
+    assert analysis.failures_by_cause(cdr).empty
+
+
+def test_sim_suggests_another_esl_port_when_taken() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = run("sim", "--esl-port", str(port))
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert f"port {port} is taken" in out.stderr and "--esl-port" in out.stderr, out.stderr
+
+
+async def test_dial_speaks_in_option_names(sim_node) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, "dial", f"{sim_node.host}:{sim_node.esl_port}", "--max-offered", "-3", cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(proc.communicate(), scaled(30))
+    text = err.decode()
+    assert proc.returncode != 0
+    assert "--max-offered must be" in text and "max_offered" not in text, text
+
+
+def test_as_options() -> None:
+    from switchio_lab.cli import as_options
+
+    assert as_options("max_offered must be >= 0, not -3") == "--max-offered must be >= 0, not -3"
+    assert as_options("dest_url must be a string") == "--dest must be a string"
+
+
+def test_lab_passes_jupyter_options_through() -> None:
+    """``switchio-lab lab --port 8898 --no-browser``: options jupyter knows go to it."""
+    from switchio_lab.cli import build_parser, lab_command, parse
+
+    args = parse(["lab", "--port", "8898", "--no-browser", "--ServerApp.token=x"])
+    cmd = lab_command(args)
+    assert "--port=8898" in cmd and "--no-browser" in cmd and "--ServerApp.token=x" in cmd
+    args = parse(["lab", "notebooks", "--no-browser"])
+    assert args.directory == "notebooks" and "--no-browser" in lab_command(args)
+    with pytest.raises(SystemExit):
+        parse(["dial", "127.0.0.1", "--no-such-option"])  # only lab passes options on
+    assert build_parser().prog == "switchio-lab"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -64,13 +63,43 @@ def _wait_ready(url: str, proc: subprocess.Popen, timeout: float) -> None:
     raise TimeoutError(f"jupyter lab not ready after {timeout:g} s")
 
 
+#: a hot-swap of the notebook's Answer app whose hangup callback raises: the calls still
+#: go through, and the error must show in this cell's output and on the dashboard
+FAILING_APP = """%load_ext switchio_lab
+%%app --id answer
+class Answer:
+    @switchio.callback("CHANNEL_PARK")
+    def on_park(self, sess):
+        if sess.is_inbound():
+            sess.answer()
+
+    @switchio.callback("CHANNEL_HANGUP")
+    def on_hangup(self, sess):
+        raise RuntimeError("deliberate app error")
+"""
+
+
+def _copy_with_a_failing_app(src: Path, dst: Path) -> None:
+    import json
+
+    nb = json.loads(src.read_text())
+    cells = nb["cells"]
+    at = next(i for i, c in enumerate(cells) if "await lab.load_app(Answer" in "".join(
+        c["source"])) + 1
+    load, app = FAILING_APP.split("\n", 1)
+    for k, text in enumerate((load, app)):
+        cells.insert(at + k, {"cell_type": "code", "execution_count": None, "metadata": {},
+                              "outputs": [], "source": text.splitlines(keepends=True)})
+    dst.write_text(json.dumps(nb))
+
+
 @pytest.fixture
 def jupyter(tmp_path: Path):
     """A JupyterLab server on a copy of the notebook: (base url, token, log path)."""
     _need_chromium()  # before starting anything
     work = tmp_path / "notebooks"
     work.mkdir()
-    shutil.copy(ROOT / "notebooks" / NOTEBOOK, work / NOTEBOOK)
+    _copy_with_a_failing_app(ROOT / "notebooks" / NOTEBOOK, work / NOTEBOOK)
     token = secrets.token_hex(16)
     port = _free_port()
     env = dict(os.environ, JUPYTER_PLATFORM_DIRS="1", JUPYTER_RUNTIME_DIR=str(tmp_path / "rt"),
@@ -99,6 +128,16 @@ def jupyter(tmp_path: Path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+def _shoot_dashboard(page, path: Path) -> None:
+    """A screenshot of the dashboard (its status line and six figures), kept in
+    test-artifacts/ for a person to look at."""
+    output = page.locator(".jp-OutputArea-output:has(.switchio-dashboard-status)").first
+    try:
+        output.screenshot(path=str(path), timeout=10_000)  # scrolls it into view itself
+    except Exception:  # Run All scrolls the notebook meanwhile: the page as it is
+        page.screenshot(path=str(path))
 
 
 def test_load_test_notebook_runs_in_jupyterlab(jupyter) -> None:
@@ -132,7 +171,7 @@ def test_load_test_notebook_runs_in_jupyterlab(jupyter) -> None:
             offered = page.locator(".switchio-originator-panel .switchio-offered")
             offered.first.wait_for(state="attached", timeout=40_000)
             seen: list[str] = []
-            canvas_ok = False
+            canvas_ok = during = False
             end = time.monotonic() + 30
             while time.monotonic() < end:
                 text = offered.first.text_content() or ""
@@ -140,6 +179,9 @@ def test_load_test_notebook_runs_in_jupyterlab(jupyter) -> None:
                     seen.append(text)
                 if not canvas_ok:
                     canvas_ok = page.locator(".bk-Canvas canvas, .bk-Canvas").count() > 0
+                if canvas_ok and not during and text.isdigit() and 10 <= int(text) < 60:
+                    during = True  # the dashboard mid-run
+                    _shoot_dashboard(page, ARTIFACTS / "04-dashboard-during.png")
                 if text == "60" and canvas_ok:
                     break
                 time.sleep(0.1)
@@ -158,6 +200,31 @@ def test_load_test_notebook_runs_in_jupyterlab(jupyter) -> None:
                                   "'application/vnd.jupyter.error']")
             assert errors.count() == 0, errors.first.text_content()
             page.screenshot(path=str(ARTIFACTS / "04-load-test-end.png"))
+            # the app's errors are in the output of the cell that loaded it ...
+            app_errors = page.locator(".switchio-lab-app-errors")
+            app_errors.first.wait_for(timeout=10_000)
+            text = app_errors.first.text_content() or ""
+            assert "deliberate app error" in text and "CHANNEL_HANGUP" in text, text
+            app_errors.first.scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "04-app-errors.png"))
+            # ... and counted on the dashboard, whose MOS says these calls had no audio
+            status = page.locator(".switchio-dashboard-status").first
+            assert "app errors: " in (status.text_content() or "")
+            assert "app errors: 0" not in (status.text_content() or "")
+            assert "no audio" in (page.locator(".switchio-mos-status").first
+                                  .text_content() or "")
+            _shoot_dashboard(page, ARTIFACTS / "04-dashboard-after.png")
+            # a reload of the page, same kernel: the dashboard comes back as it was
+            before = status.text_content()
+            page.keyboard.press("Control+s")  # the outputs (widget views) go with the file
+            page.wait_for_selector(".jp-mod-dirty", state="detached", timeout=15_000)
+            page.reload()
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=45_000)
+            page.locator(".switchio-dashboard-status").first.wait_for(timeout=30_000)
+            page.locator(".bk-Canvas").first.wait_for(timeout=30_000)
+            after = page.locator(".switchio-dashboard-status").first.text_content()
+            assert after == before, (before, after)
+            _shoot_dashboard(page, ARTIFACTS / "04-dashboard-reloaded.png")
         except BaseException:
             try:
                 page.screenshot(path=str(ARTIFACTS / "04-load-test-failure.png"),
@@ -169,4 +236,4 @@ def test_load_test_notebook_runs_in_jupyterlab(jupyter) -> None:
             browser.close()
     assert shot.exists()
     elapsed = time.monotonic() - start
-    assert elapsed < 90, f"took {elapsed:.0f} s"
+    assert elapsed < 150, f"took {elapsed:.0f} s"  # a reload of the page included

@@ -189,3 +189,49 @@ def test_option_parsing_and_app_finding() -> None:
     ns = {"App": App, "inst": App(), "_private": App, "n": 3}
     assert find_apps(before, ns) == [("inst", ns["inst"])]  # App itself was there already
     assert [n for n, _ in find_apps({}, ns)] == ["App"]  # the instance of a new class: no
+
+
+def test_app_magic_syntax_error_names_this_cell_and_line(shell, lab: Lab, capsys) -> None:
+    shell.run_cell("x = 1", store_history=True)
+    number = shell.execution_count
+    shell.run_cell("%%app\nclass A:\n    pass\ny = (\n", store_history=True)
+    out = capsys.readouterr().out
+    assert f"In[{number}]" in out and "line 4" in out, out
+
+
+FAILING = '''
+import switchio_lab as switchio
+
+class Failing:
+    @switchio.callback("CHANNEL_PARK")
+    def on_park(self, sess):
+        if sess.is_inbound():
+            sess.answer()
+
+    @switchio.callback("CHANNEL_ANSWER")
+    def on_answer(self, sess):
+        raise RuntimeError("boom in on_answer")
+'''
+
+
+def test_app_errors_show_in_the_loading_cell_and_in_lab(shell, lab: Lab, capsys,
+                                                        caplog) -> None:
+    """An exception in an app's callback is kept with its call and event, shown in the
+    output of the cell that loaded the app, in ``%lab``, and logged."""
+    from switchio_lab.lab.core import _ReportView
+
+    shell.run_cell("%%app --id failing\n" + FAILING, store_history=True)
+    assert "loaded Failing as 'failing'" in capsys.readouterr().out
+    uuid = place_call(lab, "failing")
+    sync.run(lab.wait(lambda: lab.app_error_count >= 2))  # one per leg
+    node, failure = lab.app_errors[-1]
+    assert failure.app_id == "failing" and failure.event == "CHANNEL_ANSWER"
+    assert failure.func.endswith("on_answer") and isinstance(failure.error, RuntimeError)
+    assert {f.uuid for _, f in lab.app_errors} >= {uuid}
+    view = _ReportView(lab.loads[-1])
+    assert "boom in on_answer" in repr(view) and "CHANNEL_ANSWER" in view._repr_html_()
+    assert "app error(s)" in capsys.readouterr().out  # the cell's output was updated
+    shell.run_line_magic("lab", "")
+    assert "app errors 2" in capsys.readouterr().out
+    assert any("boom in on_answer" in r.getMessage() for r in caplog.records)
+    sync.run(lab.hupall())

@@ -9,6 +9,7 @@ dashboard batches: a burst of events becomes one PATCH-DOC per pump tick.
 from __future__ import annotations
 
 import html
+import json
 import math
 import time
 from types import SimpleNamespace
@@ -206,7 +207,8 @@ def test_dashboard_batches_a_burst_into_one_patch_per_tick() -> None:
             lab.feed(_record(t + 0.02, "CHANNEL_HANGUP", uuid, **{
                 "Hangup-Cause": "NORMAL_CLEARING" if i % 5 else "USER_BUSY"}))
         for _ in range(10):
-            cdr.emit({"uuid": "x", "rtp_audio_in_mos": 4.3})
+            cdr.emit({"uuid": "x", "rtp_audio_in_mos": 4.3,
+                      "rtp_audio_in_media_packet_count": 250})
         assert dash.events_seen == 1000
         assert dash.patches_sent == base_patches  # nothing sent per event
         changes = dash.pump(now=t + 0.2)
@@ -221,7 +223,7 @@ def test_dashboard_batches_a_burst_into_one_patch_per_tick() -> None:
         assert listener.answered_sessions == {"outbound": 250}
         assert sum(snap["pdd"]) == 250 and snap["pdd"][PDD_EDGES.index(2)] == 250  # 4 ms
         assert snap["types"]["CHANNEL_CREATE"] == pytest.approx(250 / 0.2)
-        assert sum(snap["mos"]) == 10
+        assert sum(snap["mos"]) == 10 and "mos" not in snap["notes"]
         assert cdr.rows and len(cdr.rows) == 10  # the CDR's own sink still gets its rows
         # the rates decay over their windows (1 s, 2 s), then the dashboard is idle: an
         # idle tick sends nothing, except one time-series point a second
@@ -265,3 +267,59 @@ async def test_dashboard_pump_runs_live_with_an_originator(lab: Lab) -> None:
         dash.close()
         await orig.shutdown()
     assert not dash.running
+
+
+def test_dashboard_panels_say_when_they_have_nothing_to_show() -> None:
+    """Empty panels say "no data yet"; MOS comes only from legs that received audio (a
+    leg without media has MOS 4.5 from FreeSWITCH: not a score), else "no audio yet"."""
+    lab = fake_lab()
+    cdr = CDR()
+    dash = Dashboard(lab, cdr=cdr, start=False)
+    try:
+        t = time.time()
+        dash.pump(now=t)
+        notes = dash.snapshot()["notes"]
+        assert notes == {"events": "no data yet", "pdd": "no data yet",
+                         "causes": "no data yet", "mos": "no audio yet"}
+        for _ in range(3):  # legs with no audio: FreeSWITCH's 4.5 is not shown
+            cdr.emit({"uuid": "x", "rtp_audio_in_mos": 4.5,
+                      "rtp_audio_in_media_packet_count": 0})
+        lab.feed(_record(t, "CHANNEL_CREATE", "a", **{"Call-Direction": "outbound"}))
+        lab.feed(_record(t + 0.01, "CHANNEL_ANSWER", "a"))
+        lab.feed(_record(t + 0.02, "CHANNEL_HANGUP", "a", **{"Hangup-Cause": "NORMAL_CLEARING"}))
+        dash.pump(now=t + 0.2)
+        snap = dash.snapshot()
+        assert sum(snap["mos"]) == 0
+        assert snap["notes"] == {"mos": "no audio yet (3 legs without media)"}
+        # every panel has a title with its unit, a hover tool, and legends that hide
+        for fig in dash.figures.values():
+            assert "(" in fig.title.text, fig.title.text
+            assert any(type(t).__name__ == "HoverTool" for t in fig.tools), fig.title.text
+        for key in ("active", "cps"):
+            (legend,) = dash.figures[key].above
+            assert legend.click_policy == "hide"
+    finally:
+        dash.close()
+
+
+def test_dashboard_state_survives_a_page_reload() -> None:
+    """A reloaded page asks the kernel for the widget's full state: it carries the
+    document as it is now (the series streamed, the histograms patched), not as it was."""
+    lab = fake_lab()
+    dash = Dashboard(lab, start=False)
+    try:
+        t = time.time()
+        for i in range(5):
+            lab.feed(_record(t, "CHANNEL_CREATE", f"l{i}", **{"Call-Direction": "outbound"}))
+            lab.feed(_record(t + 0.003, "CHANNEL_ANSWER", f"l{i}"))
+        for k in range(4):
+            dash.pump(now=t + 0.2 * k)
+        state = dash.widget.get_state()
+        bundle = state["render_bundle"]  # JSON, as sent
+        text = (bundle if isinstance(bundle, str) else json.dumps(bundle)).replace(" ", "")
+        counts = list(dash.sources["pdd"].data["count"])
+        assert sum(counts) == 5 and json.dumps(counts).replace(" ", "") in text
+        (t_ms,) = dash.sources["series"].data["t"]  # the streamed point is in it too
+        assert repr(t_ms)[:10] in text
+    finally:
+        dash.close()

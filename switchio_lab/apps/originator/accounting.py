@@ -62,6 +62,12 @@ class OriginatorAccounting:
         return self._failed_total
 
     @property
+    def cancelled(self) -> int:
+        """Calls this Originator hung up before they were answered (:meth:`hupall`):
+        not failures; their legs end with ``ORIGINATOR_CANCEL``."""
+        return self._cancelled
+
+    @property
     def lost(self) -> int:
         """Calls whose outcome the switch never told (the connection was lost with the
         originate in flight, the calling leg not seen answered)."""
@@ -117,6 +123,7 @@ class OriginatorAccounting:
             "failed_total": self._failed_total,
             "failed_by_kind": dict(kinds),
             "lost": self._lost,
+            "cancelled": self._cancelled,
             "lost_after_answer": self._lost_after_answer,
             "active": len(self._active),
             "up": len(self._up),

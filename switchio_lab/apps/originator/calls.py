@@ -12,6 +12,10 @@ from .accounting import CallRecord
 from .failures import client_cause
 from .states import ORIGINATOR_VAR
 
+#: the cause of a call the Originator hangs up before it is answered (FreeSWITCH's own
+#: name for an originate cancelled by its originator)
+CANCEL_CAUSE = "ORIGINATOR_CANCEL"
+
 log = logging.getLogger("switchio_lab")
 
 
@@ -93,12 +97,25 @@ class OriginatorCalls:
         return rec.uuid in rec.client.listener.sessions
 
     def _fail(self, rec: CallRecord, cause: str, has_leg: bool = True) -> None:
+        if rec.kill:  # hung up by hupall() before it was answered: not the switch's doing
+            self._cancel(rec, has_leg)
+            return
         if self._active.pop(rec.uuid, None) is None:
             return
         old = self._failed_total
         self._failed[cause] += 1
         self._failed_total += 1
         self._notify("stat", "failed", old, self._failed_total, cause, rec, has_leg)
+        self._slot_freed()
+
+    def _cancel(self, rec: CallRecord, has_leg: bool = True) -> None:
+        """A call the Originator itself hung up before it was answered (``hupall()``, the
+        end of a run): counted as cancelled, with cause ``ORIGINATOR_CANCEL``."""
+        if self._active.pop(rec.uuid, None) is None:
+            return
+        old = self._cancelled
+        self._cancelled += 1
+        self._notify("stat", "cancelled", old, self._cancelled, CANCEL_CAUSE, rec, has_leg)
         self._slot_freed()
 
     def _lose(self, rec: CallRecord, cause: str, has_leg: bool = True) -> None:

@@ -40,7 +40,7 @@ from ...core.manager import AppManager
 from ...pool import NodePool
 from ...service import Service
 from .accounting import CallRecord, OriginatorAccounting
-from .calls import OriginatorCalls
+from .calls import CANCEL_CAUSE, OriginatorCalls
 from .scheduler import OriginatorScheduler
 from .settings import OriginatorSettings, check_number
 from .states import INITIAL, ORIGINATING, ORIGINATOR_VAR, STATES, STOPPED
@@ -212,6 +212,7 @@ class Originator(OriginatorSettings, OriginatorAccounting, OriginatorScheduler, 
         self._failed: Counter[str] = Counter()
         self._failed_total = 0
         self._lost = 0
+        self._cancelled = 0  # hung up by hupall() before they were answered
         self._lost_after_answer = 0  # answered calls whose end was never seen
         self._active: dict[str, CallRecord] = {}
         self._up: dict[str, CallRecord] = {}
@@ -355,7 +356,7 @@ class Originator(OriginatorSettings, OriginatorAccounting, OriginatorScheduler, 
         if self._state == ORIGINATING or self._active or self._up:
             raise RuntimeError("reset() needs the Originator stopped with no call in progress")
         self._offered = self._answered = self._completed = self._failed_total = 0
-        self._lost = self._lost_after_answer = 0
+        self._lost = self._lost_after_answer = self._cancelled = 0
         self._failed.clear()
         self._by_app.clear()
         self._by_node.clear()
@@ -372,11 +373,17 @@ class Originator(OriginatorSettings, OriginatorAccounting, OriginatorScheduler, 
         variable); ``all_calls=True`` sends a plain ``hupall`` (every call of every node).
         """
         self.stop()
-        for rec in itertools.chain(list(self._active.values()), list(self._up.values())):
+        ringing = list(self._active.values())
+        for rec in itertools.chain(ringing, list(self._up.values())):
             rec.kill = True
             if rec.timer is not None:
                 rec.timer.cancel()
                 rec.timer = None
+        # calls not answered yet are cancelled, not cleared: ORIGINATOR_CANCEL in their
+        # CDR rows (the hupall below clears the answered ones)
+        await asyncio.gather(*(rec.client.api(f"uuid_kill {rec.uuid} {CANCEL_CAUSE}")
+                               for rec in ringing if rec.client.connected),
+                             return_exceptions=True)
         cmd = "hupall" if all_calls else f"hupall NORMAL_CLEARING {ORIGINATOR_VAR} {self.id}"
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
