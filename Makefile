@@ -46,7 +46,7 @@ help:
 	@echo "make test      set up .venv, ruff check, pytest tests + notebooks (nbmake)"
 	@echo "make bench     run every bench/*.py with the venv python"
 	@echo "make docs      sphinx-build $(SPHINXOPTS) -b html docs docs/_build/html"
-	@echo "make install   pip install -e '.[test,lab]' into .venv (only when pyproject.toml changed)"
+	@echo "make install   pip install -e '.[test,lab,quality]' into .venv (only when pyproject.toml changed)"
 	@echo "make venv      create .venv with $(PYTHON) -m venv"
 	@echo "make clean     remove build/test artefacts; make distclean also removes .venv"
 
@@ -63,8 +63,8 @@ $(VENV_PY):
 install: $(STAMP_DEV)
 
 $(STAMP_DEV): pyproject.toml | $(VENV_PY)
-	@echo ">>> installing switchio-lab (editable) with extras [test,lab] into $(VENV)"
-	$(PIP) install $(PIP_OPTS) -e '.[test,lab]'
+	@echo ">>> installing switchio-lab (editable) with extras [test,lab,quality] into $(VENV)"
+	$(PIP) install $(PIP_OPTS) -e '.[test,lab,quality]'
 	@touch $@
 
 $(STAMP_DOCS): pyproject.toml | $(VENV_PY)

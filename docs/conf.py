@@ -39,7 +39,7 @@ html_title = f"switchio-lab {release}"
 html_static_path: list[str] = []
 
 # The notebooks (docs/notebooks is a link to ../notebooks) are stored without outputs; they run
-# at build on the embedded switch, each in a fresh kernel, and a notebook that fails fails the build.
+# at build on the embedded switch, each in a fresh kernel; a notebook that fails fails the build.
 # jupyter-cache keeps the outputs between builds until a notebook changes.
 nb_execution_mode = "cache"
 nb_execution_cache_path = str(ROOT / "docs" / "_build" / ".jupyter_cache")
