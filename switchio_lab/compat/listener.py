@@ -10,6 +10,8 @@ from ..core.client import Client as CoreClient
 from . import loop
 from .models import Job, wrap_session
 
+#: events a compat session keeps (switchio kept every event of a session; this bounds it)
+SESSION_HISTORY = 1000
 
 class _Wrapped(dict):
     """A read-only view of a dict of sessions whose values are thread-safe Sessions."""
@@ -70,6 +72,9 @@ class EventListener:
             kwargs.setdefault("reconnect", True)
             client = loop.call(CoreClient, host, int(port), auth, **kwargs)
         self._client = client
+        # switchio's sessions keep their events (sess.events): the core keeps none unless
+        # asked, so a compat listener asks for a bounded history (docs/migrating.rst)
+        client.listener.keep_events = max(client.listener.keep_events, SESSION_HISTORY)
         if call_tracking_header:
             self.call_tracking_header = call_tracking_header
 

@@ -26,6 +26,7 @@ loaded or slow machine (CI, two cores shared) instead of editing timeouts.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -83,7 +84,8 @@ def _describe(pred: Callable[[], object]) -> str:
 
 async def until(pred: Callable[[], object], timeout: float | None = None,
                 step: float = 0.005) -> None:
-    """Wait until ``pred()`` is true.
+    """Wait until ``pred()`` is true (``pred`` may be a coroutine function: its result is
+    awaited, e.g. an api round trip per poll).
 
     ``timeout`` defaults to ``scaled(5.0)`` (an explicit one is taken as is: scale it
     yourself); past it :class:`UntilTimeout` (an :class:`AssertionError`) names ``pred``.
@@ -91,7 +93,12 @@ async def until(pred: Callable[[], object], timeout: float | None = None,
     limit = scaled(5.0) if timeout is None else timeout
     loop = asyncio.get_running_loop()
     end = loop.time() + limit
-    while not pred():
+
+    async def holds() -> object:
+        ok = pred()
+        return (await ok) if inspect.isawaitable(ok) else ok
+
+    while not await holds():
         if loop.time() > end:
             raise UntilTimeout(f"condition {_describe(pred)} not met within {limit:g} s")
         await asyncio.sleep(step)

@@ -22,7 +22,13 @@ async def channel_row(sim_node, sim_client) -> dict:
     """One real row of the embedded switch's ``show channels as json`` (a parked call)."""
     await sim_client.originate(f"park@{sim_node.sip_address()}")  # rings, parked: 2 legs
     await until(lambda: len(sim_node.channels) == 2)
-    rows = json.loads(await sim_client.api("show channels as json"))["rows"]
+    rows: list = []
+
+    async def listed() -> bool:  # show channels lags CREATE, as FreeSWITCH's core db does
+        rows[:] = json.loads(await sim_client.api("show channels as json")).get("rows") or []
+        return len(rows) == 2
+
+    await until(listed)
     return rows[0]
 
 

@@ -35,7 +35,9 @@ async def test_a_session_keeps_its_latest_event_only_by_default(client, sim_node
     assert caller.identity["Call-Direction"] == "outbound"
     await callee.answer()
     await job.wait(scaled(2))
-    await until(lambda: caller.answered)
+    # parked on the switch (CS_EXECUTE), past the answer's CS_CONSUME_MEDIA window: media can
+    # play (this listener is not subscribed to CHANNEL_PARK: no app asked for it)
+    await until(lambda: caller.answered and sim_node.find(caller.uuid).state == "CS_EXECUTE")
     assert [e.name for e in caller.events] == [caller.event.name]  # one event: the latest
     assert caller.get("No-Such-Header") is None and "No-Such-Header" not in caller
     assert caller.get("No-Such-Header", "x") == "x"

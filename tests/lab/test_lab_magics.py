@@ -53,11 +53,14 @@ def lab():
     sync.close()
 
 
-def place_call(lab: Lab, app_id: str) -> str:
+def place_call(lab: Lab, app_id: str, tagged: bool = True) -> str:
+    """A call to the next node for ``app_id``; back once both legs are answered (and, for
+    the Tagged apps, parked and tagged: past the answer's CS_CONSUME_MEDIA window)."""
     job = sync.run(lab.originate(app_id=app_id))
     assert sync.run(job.wait(5)).startswith("+OK")
     sync.run(lab.wait(lambda: len(lab.calls.get(job.sess_uuid, ())) == 2
-                      and all(s.answered and "tag" in s.vars for s in lab.calls[job.sess_uuid])))
+                      and all(s.answered and ("tag" in s.vars or not tagged)
+                              for s in lab.calls[job.sess_uuid])))
     return job.sess_uuid
 
 
@@ -222,7 +225,7 @@ def test_app_errors_show_in_the_loading_cell_and_in_lab(shell, lab: Lab, capsys,
 
     shell.run_cell("%%app --id failing\n" + FAILING, store_history=True)
     assert "loaded Failing as 'failing'" in capsys.readouterr().out
-    uuid = place_call(lab, "failing")
+    uuid = place_call(lab, "failing", tagged=False)
     sync.run(lab.wait(lambda: lab.app_error_count >= 2))  # one per leg
     node, failure = lab.app_errors[-1]
     assert failure.app_id == "failing" and failure.event == "CHANNEL_ANSWER"

@@ -120,11 +120,12 @@ async def test_cdr_rows_for_answered_busy_and_unanswered_calls(sim_cluster: Clus
         assert scaled(HOLD) <= a["billsec"] < scaled(HOLD + 0.5) and a["billsec"] <= a["duration"]
         assert a["billsec"] == pytest.approx(a["hangup"] - a["answer"], abs=0.01)
         # post-dial delay: the 180 (ring_ready) came before the answer (~50 ms later)
-        assert 0 < a["pdd"] < a["answer_delay"] < 1.0  # ring and answer ticks apart
+        # on FreeSWITCH's 20 ms clock the ring may share the create's tick: pdd 0 is real
+        assert 0 <= a["pdd"] < a["answer_delay"] < 1.0  # ring and answer ticks apart
         # (FreeSWITCH's own stamps; the event times switchio recorded are within a tick)
         assert a["pdd"] == pytest.approx(a["progress"] - a["create"], abs=0.05)
         assert a["answer_delay"] == pytest.approx(a["answer"] - a["create"], abs=0.05)
-        assert a["answer_delay"] - a["pdd"] >= 0.04
+        assert a["answer_delay"] - a["pdd"] >= 0.04 - 1e-6  # two ticks (float stamps)
         # the tone reached the caller over a clean path: FreeSWITCH's best MOS
         assert a["rtp_audio_in_mos"] == 4.5 and a["rtp_audio_in_quality_percentage"] == 100
         assert a["rtp_audio_in_media_packet_count"] >= 20  # 20 ms packets, >= 0.45 s

@@ -18,6 +18,12 @@ async def parked(sim_node, sim_client, uuid: str = A) -> None:
     await sim_client.bgapi(f"originate {PARK % (uuid, sim_node.sip_address())}")
     await until(lambda: uuid in sim_node.channels and len(sim_node.channels) % 2 == 0)
 
+    async def listed() -> bool:  # show channels lags CREATE, as FreeSWITCH's core db does
+        text = await sim_client.api("show channels count")
+        return text.strip() == f"{len(sim_node.channels)} total."
+
+    await until(listed)
+
 
 async def test_show_channels_as_xml(sim_node, sim_client) -> None:
     assert await sim_client.api("show channels as xml") == '<result row_count="0"/>\n'
