@@ -618,7 +618,9 @@ async def _run_dial(args: argparse.Namespace) -> Path:
     print(f"  offered {final['offered']}, answered {final['answered']}, "
           f"failed {final['failed_total']}, lost {final['lost']}, "
           + (f"cancelled at the end {final['cancelled']}, " if final["cancelled"] else "")
-          + f"peak concurrent {final['peak_concurrent']}")
+          + f"peak concurrent {final['peak_concurrent']}"
+          + (f", not offered (fell due in a stall or while no switch was connected) "
+             f"{final['skipped']}" if final["skipped"] else ""))
     print(f"  {cdr.count} CDR rows ({cdr.lost} of lost legs)"
           + (f", {cdr.late} too late" if cdr.late else ""))
     if frame is not None and len(frame):

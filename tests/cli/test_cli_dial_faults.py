@@ -123,6 +123,7 @@ async def test_dial_reconnects_across_a_switch_restart_or_stops_when_told(tmp_pa
     offered, answered, failed, lost, cancelled = (int(g or 0) for g in m.groups())
     assert offered == answered + failed + lost + cancelled, text
     assert answered > 0 and offered > 0
+    assert "not offered (fell due in a stall or while no switch was connected) " in text, text
     progress, line, table = _numbers(text)  # item: the three agree, even across a restart
     assert progress == line, text
     assert {k: table.get(k, 0) for k in COUNTS} == line, text
