@@ -319,6 +319,21 @@ def dial_duration(rate: float, limit: int, duration: float | None = None
     return duration, warnings
 
 
+#: seconds between dial's CDR flushes (RunWriter's default; dial --flush-interval)
+DIAL_FLUSH_INTERVAL = 1.0
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a finite number of seconds > 0")
+    return value
+
+
 def _dial_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "dial", help="run a headless load test (the Originator) and store its CDRs",
@@ -344,6 +359,15 @@ def _dial_parser(sub: argparse._SubParsersAction) -> None:
                         "and written as lost")
     p.add_argument("--app", action="append", default=[], metavar="FILE.py[:NAME]",
                    help="app(s) for the calls (default: the built-in TonePlay)")
+    p.add_argument("--reconnect", action=argparse.BooleanOptionalAction, default=True,
+                   help="when a switch goes away (a restart, a crash): reconnect with "
+                        "back-off and go on, the calls falling due meanwhile skipped and the "
+                        "calls it held counted as lost (default); --no-reconnect stops the "
+                        "run at once with a one-line message and a non-zero exit status")
+    p.add_argument("--flush-interval", type=_seconds, default=None, metavar="SECONDS",
+                   help="write the buffered CDR rows to the run directory this often "
+                        f"(default {DIAL_FLUSH_INTERVAL:g} s); a crash of dial (kill -9) loses at "
+                        "most the rows of one interval")
     _add_password(p)
     p.add_argument("--runs-dir", default=None, help="where run directories go (default ./runs)")
     p.add_argument("--name", default="dial", help="name of the run directory")
@@ -428,6 +452,49 @@ def _status(stats: dict, max_offered: float) -> str:
             f"{stats['cps']:6.1f} cps")
 
 
+#: --no-reconnect: how long dial gives the calls in flight to settle once a switch went away
+DIAL_GONE_SETTLE = 1.0
+
+
+async def _went_away(orig, gone: list[str], run_dir) -> str:
+    """--no-reconnect and a switch went away: the one line dial stops with. Calls whose
+    outcome was still unknown (the switch took them along) are counted as lost."""
+    try:
+        await orig.waitwhile(timeout=DIAL_GONE_SETTLE)
+    except TimeoutError:
+        pass
+    s = orig.stats()
+    lost = s["lost"] + s["active"]
+    return (f"switchio-lab dial: the switch went away ({', '.join(gone)}: connection lost) "
+            f"and --no-reconnect stops the run: offered {s['offered']}, answered "
+            f"{s['answered']}, failed {s['failed_total']}, lost {lost}"
+            + (f", cancelled {s['cancelled']}" if s["cancelled"] else "")
+            + f"; CDR rows so far in {run_dir}")
+
+
+#: the rows of dial's summary table that count calls: the Originator's counters
+DIAL_COUNTS = {"offered": "offered", "answered": "answered", "failed": "failed_total",
+               "lost": "lost", "cancelled": "cancelled", "lost_after_answer": "lost_after_answer"}
+
+
+def dial_table(table, final: dict):
+    """dial's summary table: the CDR analysis (``measure.analysis.summary``) with its call
+    counts taken from the Originator's final ``stats()``, the snapshot the last progress
+    line and the summary line print, so the three never disagree. (The CDR rows count a
+    call answered by its answer stamp and the Originator by the originate's result; rows
+    lost with a switch or a crash made them differ: 90 vs 105 answered.) Counts the CDR
+    rows tell otherwise are kept as ``cdr_<name>`` rows, and ``asr`` is answered / offered
+    of the same counts."""
+    table = table.copy()
+    for row, key in DIAL_COUNTS.items():
+        if row in table.index and int(table[row]) != int(final[key]):
+            table[f"cdr_{row}"] = table[row]
+        table[row] = final[key]
+    if "asr" in table.index:
+        table["asr"] = final["answered"] / final["offered"] if final["offered"] else math.nan
+    return table
+
+
 async def _run_dial(args: argparse.Namespace) -> Path:
     import time
 
@@ -443,14 +510,15 @@ async def _run_dial(args: argparse.Namespace) -> Path:
     duration, warnings = dial_duration(args.rate, args.limit, args.duration)
     # reconnecting: a switch that restarts mid-run loses the calls it held (their CDR rows
     # say so), not the run
-    service = Service(args.hosts, auth=args.password, reconnect=True)
+    service = Service(args.hosts, auth=args.password, reconnect=args.reconnect)
     try:
         await service.run()
     except Exception as exc:
         raise SystemExit(f"switchio-lab dial: {exc}") from None
     for line in await describe_switches(service):
         print(line, flush=True)
-    writer = RunWriter(root=args.runs_dir, name=args.name)
+    writer = RunWriter(root=args.runs_dir, name=args.name,
+                       flush_interval=args.flush_interval or DIAL_FLUSH_INTERVAL)
     writer.start()
     cdr = CDR()
     tty = sys.stdout.isatty()
@@ -485,8 +553,13 @@ async def _run_dial(args: argparse.Namespace) -> Path:
         # this long once offering is over; then they are hung up
         settle = max(10.0, 2 * orig.duration)
         settle_until: float | None = None
+        gone: list[str] = []  # --no-reconnect: the switches that went away
         while not stop.is_set():
             now = time.monotonic()
+            gone = [] if args.reconnect else [
+                f"{c.host}:{c.port}" for c in service.pool.clients if not c.connected]
+            if gone:
+                break
             if args.seconds is not None and now - started >= args.seconds:
                 break
             stats = orig.stats()
@@ -510,12 +583,18 @@ async def _run_dial(args: argparse.Namespace) -> Path:
                 last_line = time.monotonic()
             await asyncio.sleep(0.5)
         orig.stop()
+        if gone:
+            raise SystemExit(await _went_away(orig, gone, writer.path))
         try:
             left = settle if settle_until is None else max(0.0, settle_until - time.monotonic())
             await orig.waitwhile(timeout=left)
         except TimeoutError:
             await orig.hupall()
-            await orig.waitwhile(timeout=10.0)
+            try:
+                await orig.waitwhile(timeout=10.0)
+            except TimeoutError:  # calls whose end never came: counted as they stand
+                pass
+        # the one snapshot the last progress line, the summary line and the table all show
         final = orig.stats()
         print(("\r" if tty else "") + _status(final, max_offered), flush=True)
         # the calling legs are gone; the far legs' rows may come later still
@@ -539,11 +618,13 @@ async def _run_dial(args: argparse.Namespace) -> Path:
     print(f"  offered {final['offered']}, answered {final['answered']}, "
           f"failed {final['failed_total']}, lost {final['lost']}, "
           + (f"cancelled at the end {final['cancelled']}, " if final["cancelled"] else "")
-          + f"peak concurrent {final['peak_concurrent']}")
+          + f"peak concurrent {final['peak_concurrent']}"
+          + (f", not offered (fell due in a stall or while no switch was connected) "
+             f"{final['skipped']}" if final["skipped"] else ""))
     print(f"  {cdr.count} CDR rows ({cdr.lost} of lost legs)"
           + (f", {cdr.late} too late" if cdr.late else ""))
     if frame is not None and len(frame):
-        print(summary(frame, offered=final["offered"]).to_string())
+        print(dial_table(summary(frame, offered=final["offered"]), final).to_string())
         causes = failures_by_cause(frame)
         if len(causes):
             print("failures by cause:")
