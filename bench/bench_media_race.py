@@ -11,7 +11,17 @@ FreeSWITCH's answer->park window (issue 10, ``call_answer_race``).
 
 The node is ``python -m switchio_lab.cli sim`` in its own process (as a user runs it),
 with its FreeSWITCH-like defaults (answer->park delay, 20 ms clock, show channels lag).
-Runs in about a minute. ``--strict``: exit 1 when a check fails (FAIL is printed anyway).
+Runs in about a minute. ``--strict``: exit 1 when a check fails (FAIL is printed anyway);
+``--rate N``: N calls/s instead of 60; ``--steady``: phase (a) only.
+
+A silent caller is one of: *hung up before its PARK* (the switch took longer than the
+3 s hold -- counted from the offer -- to answer and park it: an overloaded switch, nothing
+to play on), *parked too late* (its PARK came less than the switch's own command
+latency before the hangup: the playback reached a channel already gone, ``-ERR invalid
+session id``), or *silent though parked in time* -- the one that is a bug (an event or
+a playback lost). Check (a) requires the last to be 0; the first two are printed with
+the switch's offer->PARK latency, and when they are not 0 the run is marked OVERLOADED
+(the switch could not hold the rate on this machine) instead of OK.
 """
 
 from __future__ import annotations
@@ -34,12 +44,13 @@ from switchio_lab.apps.call_gen import Originator  # noqa: E402
 from switchio_lab.apps.measure import CDR  # noqa: E402
 from switchio_lab.service import Service  # noqa: E402
 
-RATE = 60.0
+RATE = float(sys.argv[sys.argv.index("--rate") + 1]) if "--rate" in sys.argv else 60.0
 SECONDS = 20.0
 HOLD = 3.0
 LIMIT = 400
 KILL_AFTER = 8.0  # phase (b): seconds into the run
 DOWN_FOR = 1.0  # phase (b): the node is down this long
+LATE_WINDOW = 1.0  # a PARK this close (s) to the hangup counts as "parked too late"
 
 
 def free_port() -> int:
@@ -93,6 +104,8 @@ async def phase(crash: bool) -> dict[str, object]:
     errors: Counter[str] = Counter()
     executed: set[str] = set()  # callers whose playback the switch ran
     lags: list[float] = []  # client receipt of the caller's CHANNEL_PARK - its timestamp
+    # the caller's switch timestamps (s): CHANNEL_CREATE, CHANNEL_PARK, CHANNEL_HANGUP
+    stamps: dict[str, dict[str, float]] = {}
     try:
         await service.apps.load_app(cdr, "cdr", observe=True, sink=rows.append)
         orig = Originator(service.pool, rate=RATE, limit=LIMIT, duration=HOLD,
@@ -104,15 +117,19 @@ async def phase(crash: bool) -> dict[str, object]:
         def on_event(ev) -> None:
             if ev.name == "PLAYBACK_START":
                 started.add(ev.uuid)
-            elif ev.name == "CHANNEL_PARK":
+            elif ev.name in ("CHANNEL_PARK", "CHANNEL_CREATE", "CHANNEL_HANGUP"):
                 if ev.get("Call-Direction") == "outbound":
-                    lags.append(time.time() - int(ev["Event-Date-Timestamp"]) / 1e6)
+                    ts = int(ev["Event-Date-Timestamp"]) / 1e6
+                    stamps.setdefault(ev.uuid, {})[ev.name[8:]] = ts
+                    if ev.name == "CHANNEL_PARK":
+                        lags.append(time.time() - ts)
             elif ev.get("Application") == "playback":
                 executed.add(ev.uuid)
                 if ev.get("Application-Response") == "PLAYBACK ERROR":
                     errors[ev.get("Channel-State") or "?"] += 1
-        conn.on_event(on_event, "PLAYBACK_START", "CHANNEL_EXECUTE_COMPLETE", "CHANNEL_PARK")
-        await conn.subscribe("PLAYBACK_START CHANNEL_EXECUTE_COMPLETE CHANNEL_PARK")
+        names = "PLAYBACK_START CHANNEL_EXECUTE_COMPLETE CHANNEL_PARK CHANNEL_CREATE CHANNEL_HANGUP"
+        conn.on_event(on_event, *names.split())
+        await conn.subscribe(names)
         t0 = time.monotonic()
         orig.start()
         if crash:
@@ -122,7 +139,7 @@ async def phase(crash: bool) -> dict[str, object]:
             sim.start()
             while not client.connected:
                 await asyncio.sleep(0.05)
-            await conn.subscribe("PLAYBACK_START CHANNEL_EXECUTE_COMPLETE CHANNEL_PARK")
+            await conn.subscribe(names)
         await asyncio.sleep(max(0.0, SECONDS - (time.monotonic() - t0)))
         orig.stop()
         try:
@@ -138,13 +155,24 @@ async def phase(crash: bool) -> dict[str, object]:
         sim.stop()
     answered_callers = {r["uuid"] for r in rows
                         if r["direction"] == "outbound" and r["answered"] and not r["lost"]}
+    silent = answered_callers - started
+    no_park = {u for u in silent if "PARK" not in stamps.get(u, {})}
+    # parked, but the hangup followed within the switch's command latency: the playback
+    # (sent on the PARK) reached a channel already gone
+    late = {u for u in silent - no_park if u not in executed
+            and stamps[u].get("HANGUP", float("inf")) - stamps[u]["PARK"] < LATE_WINDOW}
+    to_park = sorted(st["PARK"] - st["CREATE"] for st in stamps.values()
+                     if "PARK" in st and "CREATE" in st)
     by_call = Counter(r["call_uuid"] for r in rows)
     uuids = Counter(r["uuid"] for r in rows)
     return {"stats": stats, "rows": len(rows), "lost_rows": sum(bool(r["lost"]) for r in rows),
             "duplicates": sum(n - 1 for n in uuids.values() if n > 1),
             "calls_with_rows": len(by_call), "legs_per_call": Counter(by_call.values()),
             "answered_callers": len(answered_callers),
-            "silent": len(answered_callers - started), "errors": dict(errors),
+            "silent": len(silent), "no_park": len(no_park), "late": len(late),
+            "bug": len(silent - no_park - late), "errors": dict(errors),
+            "to_park_p50": to_park[len(to_park) // 2] if to_park else 0.0,
+            "to_park_max": max(to_park, default=0.0),
             "never_ran": len(answered_callers - executed),
             "lag_p50": sorted(lags)[len(lags) // 2] if lags else 0.0,
             "lag_max": max(lags, default=0.0),
@@ -155,7 +183,7 @@ def main() -> int:
     print(f"bench_media_race: Originator + TonePlay, {RATE:g} calls/s for {SECONDS:g} s, "
           f"hold {HOLD:g} s, embedded switch in a subprocess")
     ok = True
-    for crash in (False, True):
+    for crash in (False,) if "--steady" in sys.argv[1:] else (False, True):
         r = asyncio.run(phase(crash))
         s = r["stats"]
         label = "(b) kill -9 + restart" if crash else "(a) steady"
@@ -169,19 +197,28 @@ def main() -> int:
               f"(of {r['answered_callers']}); PLAYBACK ERROR by state: {r['errors'] or 0}; "
               f"playback never run by the switch (sent too late, after the hangup): "
               f"{r['never_ran']}")
+        print(f"  of the silent: hung up before their PARK {r['no_park']}, parked < "
+              f"{LATE_WINDOW:g} s before the hangup {r['late']}, silent though parked in "
+              f"time {r['bug']} (must be 0); the switch's offer->PARK latency: median "
+              f"{r['to_park_p50'] * 1000:.0f} ms, max {r['to_park_max'] * 1000:.0f} ms "
+              f"(hold {HOLD:g} s from the offer)")
         print(f"  client lag behind the switch (caller's CHANNEL_PARK): median "
               f"{r['lag_p50'] * 1000:.0f} ms, max {r['lag_max'] * 1000:.0f} ms")
         print(f"  CDR rows {r['rows']} ({r['lost_rows']} lost), duplicates {r['duplicates']}, "
               f"calls with rows {r['calls_with_rows']}, legs per call "
               f"{dict(r['legs_per_call'])}, legs never written {r['drain_missing']}")
         if not crash:
-            good = (r["silent"] == 0 and r["rows"] == 2 * offered == 2 * answered
+            good = (r["bug"] == 0 and r["rows"] == 2 * offered == 2 * answered
                     and not r["duplicates"])
+            overloaded = good and r["silent"] > 0
             print(f"  CDR rows == legs offered (2 x {offered}): {r['rows'] == 2 * offered}")
         else:
+            overloaded = False
             good = (offered == answered + failed + lost and not r["duplicates"]
                     and r["calls_with_rows"] == offered)
-        print(f"  {'OK' if good else 'FAIL'}")
+        print(f"  {'FAIL' if not good else 'OVERLOADED' if overloaded else 'OK'}"
+              + (" (the switch could not answer and park every caller within the hold at "
+                 f"{RATE:g} calls/s on this machine: try --rate lower)" if overloaded else ""))
         ok = ok and good
     # a FAIL is printed; the exit status says so only with --strict, so that one failed
     # figure does not stop `make bench` (set -e) before the other scripts have run

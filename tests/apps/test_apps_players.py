@@ -192,3 +192,40 @@ def test_default_clip_is_deterministic(tmp_path: Path) -> None:
     samples, rate = read_wav(a)
     assert rate == 8000 and len(samples) == 8000
     assert sorted(peaks(samples, rate, 2)) == pytest.approx(sorted(CLIP_TONES), abs=2)
+
+
+async def test_toneplay_caller_hung_up_before_its_park_gets_no_playback() -> None:
+    """bench_media_race's silent calls: an overloaded switch answers and parks a caller
+    later than the Originator's hold, so the hangup comes first. Its CHANNEL_PARK never
+    comes (nothing lost on the client: the switch never sent it), and TonePlay -- which
+    plays only on the caller's PARK -- sends it nothing and fails nothing."""
+    from switchio_lab.sim import Node, NodeConfig
+    from switchio_lab.testing import scaled
+
+    # the caller stays in its answer->park window far longer than this test lasts
+    node = await Node(NodeConfig(esl_port=0, hostname="slow",
+                                 answer_park_delay=scaled(60))).start()
+    client = switchio.Client(node.host, node.esl_port, reconnect=False)
+    try:
+        await client.connect()
+        failures: list = []
+        client.listener.on_app_error(failures.append)
+        await client.load_app(TonePlay, on_value="tone")
+        seen: list = []
+        client.connection.on_event(seen.append, "CHANNEL_PARK", "CHANNEL_EXECUTE",
+                                   "CHANNEL_HANGUP")
+        await client.connection.subscribe("CHANNEL_PARK CHANNEL_EXECUTE CHANNEL_HANGUP")
+        job = await client.originate(f"tone@{node.sip_address()}", app_id="tone")
+        assert (await job.wait(scaled(5))).startswith("+OK")
+        caller = client.listener.sessions[job.sess_uuid]
+        assert caller.answered and node.channels[caller.uuid].state == "CS_CONSUME_MEDIA"
+        await client.api(f"uuid_kill {caller.uuid}")  # the Originator's hold ran out
+        await until(lambda: not node.channels and not client.listener.sessions)
+        mine = [e for e in seen if e.uuid == caller.uuid]
+        assert [e.name for e in mine] == ["CHANNEL_HANGUP"]  # no PARK was ever sent
+        assert not [e for e in seen if e.name == "CHANNEL_EXECUTE"
+                    and e["Application"] == "playback"]
+        assert failures == [] and client.connection.stats.dropped == 0
+    finally:
+        await client.disconnect()
+        await node.stop()
