@@ -6,24 +6,18 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from helpers import unused_port
 
 from switchio_lab.connection import InboundClient
 from switchio_lab.testing import pause, scaled, until
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "switchio_lab.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -93,7 +87,7 @@ async def test_dial_reconnects_across_a_switch_restart_or_stops_when_told(tmp_pa
     """kill -9 of the switch mid-run, restarted on the same port: dial (default
     --reconnect) goes on calling the new one and its accounting stays exact; with
     --no-reconnect it stops at once, non-zero, with one line saying why and the counts."""
-    esl, sip = free_port(), free_port()
+    esl, sip = unused_port(), unused_port()
     sim = await _start_sim(esl, sip)
     dial = await asyncio.create_subprocess_exec(
         *_dial_args(esl, sip, tmp_path / "re"), cwd=ROOT,
