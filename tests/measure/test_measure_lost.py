@@ -87,7 +87,9 @@ async def test_a_switch_crash_leaves_every_call_with_its_rows(sim_node, reconnec
     summary = analysis.summary(df, offered=s["offered"])
     assert [summary[k] for k in ("calls", "answered", "failed", "lost", "lost_after_answer")] \
         == [s["offered"], s["answered"], s["failed_total"], s["lost"], s["lost_after_answer"]]
-    # one row per leg: the node calls itself, so two per call, each leg once
+    # one row per leg: the node calls itself, so two per call, each leg once (the last far
+    # leg's row may still be on its way: wait for it, it must come)
+    await until(lambda: len(cdr_frame(cdr)) >= node.sessions_since_start, timeout=scaled(3))
     df = cdr_frame(cdr)
     assert df["uuid"].is_unique and len(df) == node.sessions_since_start
     assert (df.groupby("call_uuid").size() == 2).all()
