@@ -9,8 +9,8 @@ sim         esl (the embedded switch leans on the codec only)
 core        esl, connection (``switchio_lab.core`` and the switchio alias modules)
 apps        esl, connection, core
 measure     esl, connection, core, apps
-compat      esl, connection, sim, core, apps, measure (switchio's blocking API; only the
-            cli imports it)
+compat      esl, connection, sim, core, apps, measure (switchio's blocking API; nothing
+            else imports it)
 lab / cli   anything (they start embedded switches and show everything)
 testing     anything
 ==========  ===============================================================
@@ -211,12 +211,9 @@ root = spec.submodule_search_locations[0]
 names = []
 if layer == "core":
     names += [f"switchio_lab.{a}" for a in sorted(aliases)]
-if layer in ("cli",):
-    names.append("switchio_lab.cli")
-else:
-    names.append(f"switchio_lab.{layer}")
-    for info in pkgutil.walk_packages([f"{root}/{layer}"], f"switchio_lab.{layer}."):
-        names.append(info.name)
+names.append(f"switchio_lab.{layer}")
+for info in pkgutil.walk_packages([f"{root}/{layer}"], f"switchio_lab.{layer}."):
+    names.append(info.name)
 for name in names:
     if name.endswith("__main__"):
         continue

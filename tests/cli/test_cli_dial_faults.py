@@ -149,7 +149,7 @@ def test_dial_table_counts_are_the_originators() -> None:
     prints); what the CDR rows said otherwise stays visible as cdr_* rows."""
     import pandas as pd
 
-    from switchio_lab.cli import _status, dial_table
+    from switchio_lab.cli.dial import dial_table, status_line
 
     final = {"state": "STOPPED", "offered": 110, "answered": 105, "failed_total": 3,
              "failed": {}, "lost": 2, "cancelled": 0, "lost_after_answer": 15, "active": 0,
@@ -160,7 +160,7 @@ def test_dial_table_counts_are_the_originators() -> None:
     table = dial_table(cdr, final)
     assert (table["answered"], table["lost"], table["cdr_answered"]) == (105, 2, 90)
     assert table["asr"] == pytest.approx(105 / 110) and "cdr_failed" not in table.index
-    assert "answered    105" in _status(final, 110)
+    assert "answered    105" in status_line(final, 110)
 
 
 def test_dial_flush_interval_is_validated() -> None:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from switchio_lab.cli import _resolve_password, build_parser
+from switchio_lab.cli import build_parser
+from switchio_lab.cli.common import resolve_password
 from switchio_lab.connection import AuthenticationError, InboundClient
 from switchio_lab.testing import scaled
 
@@ -26,18 +27,18 @@ def parse(*argv: str) -> argparse.Namespace:
 
 def test_password_sources_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SWITCHIO_LAB_PASSWORD", raising=False)
-    assert _resolve_password(parse()) == "ClueCon"
+    assert resolve_password(parse()) == "ClueCon"
     monkeypatch.setenv("SWITCHIO_LAB_PASSWORD", "from-env")
-    assert _resolve_password(parse()) == "from-env"
-    assert _resolve_password(parse("--password", "given")) == "given"
+    assert resolve_password(parse()) == "from-env"
+    assert resolve_password(parse("--password", "given")) == "given"
     f = tmp_path / "pw"
     f.write_text("from-file\nignored\n")
-    assert _resolve_password(parse("--password-file", str(f))) == "from-file"
+    assert resolve_password(parse("--password-file", str(f))) == "from-file"
     with pytest.raises(SystemExit, match="cannot read --password-file"):
-        _resolve_password(parse("--password-file", str(tmp_path / "missing")))
+        resolve_password(parse("--password-file", str(tmp_path / "missing")))
     (tmp_path / "empty").write_text("")
     with pytest.raises(SystemExit, match="is empty"):
-        _resolve_password(parse("--password-file", str(tmp_path / "empty")))
+        resolve_password(parse("--password-file", str(tmp_path / "empty")))
     with pytest.raises(SystemExit):  # one source at a time
         build_parser().parse_args(["dial", "h", "--password", "a", "--password-file", str(f)])
     for sub in ("sim", "serve", "dial"):
@@ -69,13 +70,13 @@ async def test_sim_takes_the_password_from_the_environment(tmp_path: Path) -> No
 
 
 def test_sim_warns_when_the_event_socket_leaves_loopback() -> None:
-    from switchio_lab.cli import _exposure_warning
+    from switchio_lab.cli.sim import exposure_warning
 
-    assert _exposure_warning(None) is None
-    assert _exposure_warning("127.0.0.5") is None and _exposure_warning("::1") is None
-    assert _exposure_warning("localhost") is None
+    assert exposure_warning(None) is None
+    assert exposure_warning("127.0.0.5") is None and exposure_warning("::1") is None
+    assert exposure_warning("localhost") is None
     for host in ("0.0.0.0", "192.0.2.7", "::", "lab.example.net"):
-        text = _exposure_warning(host)
+        text = exposure_warning(host)
         assert text and "reachable from the network" in text and host in text
 
 
