@@ -12,10 +12,9 @@ import logging
 from collections import deque
 from typing import Any
 
-from ..api import AppError
+from ..core import AppError, Session
+from ..core.marks import callback
 from ..core.registry import app
-from ..marks import callback
-from ..models import Session
 
 log = logging.getLogger("switchio_lab.apps.bert")
 

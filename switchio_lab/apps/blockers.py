@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import math
 
-from ..api import AppError
+from ..core import AppError, Session
+from ..core.marks import callback
 from ..core.registry import app
-from ..marks import callback
-from ..models import Session
 
 
 @app

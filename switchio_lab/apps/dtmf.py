@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 from collections import deque
 
-from ..api import AppError
+from ..core import AppError, Session
+from ..core.marks import callback, coroutine
 from ..core.registry import app
-from ..marks import callback, coroutine
-from ..models import Session
 
 log = logging.getLogger("switchio_lab.apps.dtmf")
 

@@ -21,10 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ..api import AppError
+from ..core import AppError, Session, SessionEnded
+from ..core.marks import callback, coroutine
 from ..core.registry import app
-from ..marks import callback, coroutine
-from ..models import Session, SessionEnded
 
 log = logging.getLogger("switchio_lab.apps.players")
 

@@ -32,9 +32,9 @@ from functools import partial
 from typing import Any
 
 from .. import marks
+from ..core import Session, SessionEnded
+from ..core.marks import callback, coroutine
 from ..core.registry import app
-from ..marks import callback, coroutine
-from ..models import Session, SessionEnded
 
 log = logging.getLogger("switchio_lab.apps.routers")
 

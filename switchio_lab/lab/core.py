@@ -36,19 +36,15 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..api import Client
-from ..core import sync
-from ..core.listener import AppFailure
-from ..handlers import AppVersion
-from ..models import Job, Session
-from ..service import Service
+from ..core import Client, Job, Service, Session, sync
+from ..core.listener import AppFailure, AppVersion
 from .eventlog import DEFAULT_MAXLEN, EventLog
 
 if TYPE_CHECKING:
     import pandas
 
     from ..apps import AppManager
-    from ..pool import NodePool
+    from ..core.pool import NodePool
     from ..sim import Cluster, Node
 
 log = logging.getLogger("switchio_lab.lab")
@@ -430,10 +426,10 @@ class Lab:
         return out
 
     async def load_cdr(self, sink: Any = None) -> Any:
-        """Measure every call: one :class:`~switchio_lab.apps.measure.CDR` observer shared
+        """Measure every call: one :class:`~switchio_lab.apps.cdr.CDR` observer shared
         by all nodes (rows also go to ``sink``, e.g. ``RunWriter.table("cdr")``); then
         :attr:`cdr` is the CDR DataFrame at any time, while calls go on."""
-        from ..apps.measure import CDR
+        from ..apps.cdr import CDR
 
         cdr = CDR()
         for client in self.clients:

@@ -107,7 +107,7 @@ class Dashboard:
     offered/answered calls/s come from its counters (else from the clients' listeners:
     legs originated and outbound legs answered). Hangup causes are the listeners' own
     per-leg counts, so the dashboard and ``client.listener`` always agree. ``cdr``: a
-    :class:`~switchio_lab.apps.measure.CDR` app whose rows feed the MOS histogram (its sink
+    :class:`~switchio_lab.apps.cdr.CDR` app whose rows feed the MOS histogram (its sink
     is teed, and restored by :meth:`close`).
 
     ``interval``: the pump period (s); ``window``: seconds of history in the time

@@ -29,7 +29,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.display import display
 
 from .. import marks, sync
-from ..api import AppError
+from ..core import AppError
 from .core import Lab, LoadReport, current
 
 _OPTION = re.compile(r"^\s*--(lab|node|id)(?:=|\s+)(\S+)")

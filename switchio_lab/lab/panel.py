@@ -1,4 +1,4 @@
-"""A control panel for an :class:`~switchio_lab.apps.call_gen.Originator`, in ipywidgets.
+"""A control panel for an :class:`~switchio_lab.apps.originator.Originator`, in ipywidgets.
 
 >>> from switchio_lab.lab.panel import OriginatorPanel      # doctest: +SKIP
 >>> panel = OriginatorPanel(orig)                           # show it: last line of a cell

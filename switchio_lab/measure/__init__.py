@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..apps.measure import CDR, CDR_DTYPES, CDR_SCHEMA, CDR_TABLE, TIME_COLUMNS
+from ..apps.cdr import CDR, CDR_DTYPES, CDR_SCHEMA, CDR_TABLE, TIME_COLUMNS
 from . import analysis, scan
 from .storage import (
     CorruptPartWarning,
@@ -43,7 +43,7 @@ def cdr_frame(source: Any) -> pd.DataFrame:
     """The CDR DataFrame (typed by :data:`CDR_SCHEMA`) of ``source``.
 
     ``source``: a run directory (path), a :class:`RunWriter` (flushed first), the dict
-    :func:`load` returns, a :class:`~switchio_lab.apps.measure.CDR` app (its ``rows``), a
+    :func:`load` returns, a :class:`~switchio_lab.apps.cdr.CDR` app (its ``rows``), a
     list of row dicts, or a DataFrame (typed again).
     """
     if isinstance(source, pd.DataFrame):

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..apps.measure import CDR_DTYPES, CDR_TABLE
+from ..apps.cdr import CDR_DTYPES, CDR_TABLE
 from .analysis import DEFAULT_QUANTILES
 from .storage import parts
 

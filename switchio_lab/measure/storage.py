@@ -44,7 +44,7 @@ try:  # optional: CSV parts without it
 except ImportError:  # pragma: no cover - exercised by forcing ``pq = None``
     pa = pq = None
 
-from ..apps.measure import CDR_DTYPES, CDR_TABLE
+from ..apps.cdr import CDR_DTYPES, CDR_TABLE
 
 log = logging.getLogger("switchio_lab.measure")
 

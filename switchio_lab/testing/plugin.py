@@ -38,8 +38,8 @@ try:
 except ImportError:  # pragma: no cover - the plugin then offers nothing
     pytest_asyncio = None
 
-from ..api import Client
 from ..connection import InboundClient
+from ..core import Client
 from ..sim import Cluster, Node, NodeConfig
 
 Connect = Callable[..., Awaitable[InboundClient]]

@@ -6,7 +6,7 @@ import asyncio
 from collections import Counter
 from typing import Any
 
-from ...api import Client
+from ...core import Client
 from .failures import failure_kind
 
 

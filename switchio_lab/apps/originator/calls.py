@@ -7,7 +7,7 @@ import logging
 import math
 
 from ...connection.errors import ConnectionLost, ESLError, NotConnected
-from ...models import SessionEnded
+from ...core import SessionEnded
 from .accounting import CallRecord
 from .failures import client_cause
 from .states import ORIGINATOR_VAR

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from ...api import AppError
 from ...connection.errors import (
     CommandTimeout,
     ConnectionLost,
     ESLError,
     NotConnected,
 )
+from ...core import AppError
 
 log = logging.getLogger("switchio_lab")
 

@@ -34,11 +34,10 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
-from ...api import Client
 from ...connection.errors import ESLError
+from ...core import Client, Service
 from ...core.manager import AppManager
-from ...pool import NodePool
-from ...service import Service
+from ...core.pool import NodePool
 from .accounting import CallRecord, OriginatorAccounting
 from .calls import CANCEL_CAUSE, OriginatorCalls
 from .scheduler import OriginatorScheduler

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import uuid as uuidlib
 
-from ...api import Client
+from ...core import Client
 from .accounting import CallRecord
 from .states import ORIGINATING, STOPPED
 
