@@ -248,7 +248,8 @@ async def test_answer_delay_is_a_distribution(connect) -> None:
         start = loop.time()
         reply = await client.api(f"originate sofia/external/x@{node.sip_address()} &park()")
         took = loop.time() - start
-        assert reply.startswith("+OK") and 0.15 <= took < 1.0
+        # at least the shortest answer delay (a busy machine may add to it, never take away)
+        assert reply.startswith("+OK") and took >= 0.15
         await client.api("hupall")
     finally:
         await node.stop()
