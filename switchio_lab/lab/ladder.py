@@ -52,6 +52,13 @@ _COLORS_BY_KIND = {"command": _COMMAND_COLOR, "reply": _REPLY_COLOR}
 _EVENT_COLUMNS = ("x", "y", "name", "color", "marker", "time", "node", "uuid", "summary")
 _ARROW_COLUMNS = ("x0", "x1", "xm", "y", "kind", "label", "caption", "color", "dash",
                   "normal_head", "open_head", "style", "time", "node", "uuid", "detail")
+#: the hover of a mark or an arrow: the whole event, command or reply, wrapped
+_TOOLTIP = (
+    '<div style="max-width:460px;font-size:11px">'
+    '<div style="font-weight:bold;word-break:break-all">{head}</div>'
+    '<div>@time ms · @node · @uuid</div>'
+    '<div style="white-space:pre-wrap;word-break:break-all;font-family:monospace">'
+    '{body}</div></div>')
 _LANE_PX = 230  # between two lanes (unless the width is fixed)
 _LEFT = -0.4  # where the x range starts: room for the time column left of the client
 _CHARS_PER_LANE = 36  # of a 10px label, between two lanes _LANE_PX apart
@@ -296,12 +303,10 @@ class Ladder:
             fig.text(x=0, y="y", text="time", source=src[name], x_offset=-10,
                      text_align="right", text_baseline="middle", text_font_size="9px",
                      text_color="#666666")
-        fig.add_tools(HoverTool(renderers=[marks], tooltips=[
-            ("event", "@name"), ("ms", "@time"), ("node", "@node"), ("uuid", "@uuid"),
-            ("", "@summary")]))
-        fig.add_tools(HoverTool(renderers=[shafts], tooltips=[
-            ("", "@kind: @label"), ("ms", "@time"), ("node", "@node"), ("uuid", "@uuid"),
-            ("", "@detail")]))
+        fig.add_tools(HoverTool(renderers=[marks], tooltips=_TOOLTIP.format(
+            head="@name", body="@summary")))
+        fig.add_tools(HoverTool(renderers=[shafts], tooltips=_TOOLTIP.format(
+            head="@kind: @label", body="@detail")))
         self.figure = fig
         self._ticker = fig.xaxis[0].ticker
 
