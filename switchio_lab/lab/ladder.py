@@ -314,6 +314,7 @@ class Ladder:
         origin = self.layout.origin or 0.0
         ev: dict[str, list] = {k: [] for k in _EVENT_COLUMNS}
         arr: dict[str, list] = {k: [] for k in _ARROW_COLUMNS}
+        chars = self._chars_per_lane()
         for s in steps:
             t = f"{(s.time - origin) * 1000:.1f}"
             rec = s.record
@@ -335,7 +336,7 @@ class Ladder:
             arr["y"].append(s.index)
             arr["kind"].append(s.kind)
             arr["label"].append(s.label)
-            arr["caption"].append(_clip(s.caption, _CHARS_PER_LANE * abs(s.dst - s.src)))
+            arr["caption"].append(_clip(s.caption, int(chars * abs(s.dst - s.src))))
             arr["color"].append(style[0])
             arr["dash"].append(style[1])
             arr["normal_head"].append(style[2])
@@ -346,6 +347,13 @@ class Ladder:
             arr["uuid"].append(rec.uuid or "")
             arr["detail"].append(s.detail if s.kind != "sip" else s.note)
         return ev, arr
+
+    def _chars_per_lane(self) -> float:
+        """How many characters of an arrow's label fit between two neighbouring lanes."""
+        if self._fixed_width is None:
+            return _CHARS_PER_LANE
+        units = len(self.lanes) - 1 + 0.9 - _LEFT
+        return max(8.0, (self._fixed_width - 60) / units / _LANE_PX * _CHARS_PER_LANE)
 
     def _rebuild(self, records: Sequence[Any]) -> None:
         if self.records:
