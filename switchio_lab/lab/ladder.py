@@ -208,8 +208,9 @@ class Ladder:
                 if id(rec) not in seen:
                     seen.add(id(rec))
                     out.append(rec)
-        if len(self.roots) > 1:
-            out.sort(key=lambda r: r.time)
+        if len(self.roots) > 1:  # the log's order (records of one read share a time)
+            position = {id(r): i for i, r in enumerate(self.log.records)}
+            out.sort(key=lambda r: position.get(id(r), -1))
         return out
 
     def _on_record(self, rec: Any) -> None:

@@ -294,7 +294,7 @@ class LadderLayout:
         elif name == "CHANNEL_HANGUP":
             ev = rec.event
             cause = (ev.get("Hangup-Cause", "") if ev is not None else "") or ""
-            for b in self._dialogs(x):
+            for b in self._dialogs(x, called=True):
                 d = self._legs[b]
                 if "end" in d.said:
                     continue
@@ -320,12 +320,14 @@ class LadderLayout:
                     return lane.x
         return 1
 
-    def _dialogs(self, x: int) -> list[int]:
+    def _dialogs(self, x: int, called: bool = False) -> list[int]:
         """The B-leg lanes whose dialog an event on lane ``x`` is part of: ``x`` itself if
-        it is a B-leg, else every leg it called."""
+        it is a B-leg, else every leg it called; with ``called`` (a hangup ends them
+        all), ``x`` and every leg it called (a callee that bridged on to a far leg)."""
+        legs = [b for b, d in self._legs.items() if d.peer == x]
         if x in self._legs:
-            return [x]
-        return [b for b, d in self._legs.items() if d.peer == x]
+            return [x, *legs] if called else [x]
+        return legs
 
 
 # -- the ladder as text --------------------------------------------------------------------

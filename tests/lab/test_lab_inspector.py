@@ -406,6 +406,21 @@ def test_ladder_of_a_bridged_call_from_the_log(bridge: list[EventRecord]) -> Non
     ladder.close()
 
 
+def test_ladder_of_a_proxied_call_shows_the_sip_chain(bridge: list[EventRecord]) -> None:
+    """call_bridge's caller, its callee and the B-leg the callee bridged to: the INVITE
+    goes down the chain, the 200 OK comes back up it, the caller's BYE goes down."""
+    log = log_of(bridge)
+    caller = next(r.uuid for r in bridge if r.kind == "command"
+                  and r.name == "bgapi originate")
+    ladder = Ladder(log, [caller, BRIDGER])  # two SIP calls the log cannot tie together
+    assert [lane.uuid for lane in ladder.lanes] == [None, caller, BRIDGER, FAR]
+    assert arrows(ladder, "sip") == [
+        (1, 2, "INVITE"), (2, 3, "INVITE"), (3, 2, "200 OK"), (2, 1, "200 OK"),
+        (1, 2, "BYE"), (2, 3, "BYE")]
+    assert [(a, b) for a, b, _ in arrows(ladder, "command")] == [(0, 1), (0, 2), (0, 1)]
+    ladder.close()
+
+
 def test_ladder_text(basic: list[EventRecord]) -> None:
     records = call_records(basic)
     text = ladder_text(records)
