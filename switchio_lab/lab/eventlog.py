@@ -367,8 +367,10 @@ class EventLog:
             columns=["time", "ms", "node", "kind", "name", "uuid", "text"])
 
     def text_ladder(self, records: str | Iterable[EventRecord], width: int = 28) -> str:
-        """A plain-text sequence diagram: a lane for the client, one per leg, a command
-        drawn as an arrow from the client to the leg it is for.
+        """A plain-text sequence diagram: a lane for the client, one per leg; a command
+        drawn as an arrow from the client to the leg it is for, its reply as an arrow back,
+        the SIP hops between the legs (INVITE, 180 Ringing, 200 OK, BYE) as arrows inferred
+        from the events (see :func:`~switchio_lab.lab.ladder_layout.render_text`).
 
         ``records``: a call or leg uuid (see :meth:`for_call`) or records.
         """

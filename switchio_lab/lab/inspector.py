@@ -7,10 +7,12 @@ kernel's asyncio loop (``loop.call_later``), never once per event.
 
 - :class:`Inspector` -- an ipywidgets panel: a filterable list of records (newest
   first), and the headers, variables and body of the selected one.
-- :class:`Ladder` -- a Bokeh figure of one call: a lane per leg plus a ``client`` lane,
-  the events of each leg as marks in time order (time runs downward, one row per
-  record), the client's commands as arrows into the leg they act on.
-  :func:`ladder_text` draws the same ladder as plain text.
+- :class:`Ladder` -- a Bokeh figure of one call, read like sngrep's call flows: a
+  ``client`` lane and a lane per leg, time running downward; the events of each leg as
+  marks, the client's commands as arrows into the leg they act on, their replies as
+  dashed arrows back, and the SIP hops between the legs (INVITE, 180 Ringing, 200 OK,
+  BYE) as dotted arrows, inferred from the events. :func:`ladder_text` draws the same
+  ladder as plain text.
 
 In a notebook (``lab`` a :class:`~switchio_lab.lab.Lab`, ``lab.events`` its log)::
 

@@ -23,10 +23,10 @@ from .bokeh_support import (
     construction_loop,
     ensure_bokehjs,
 )
-from .ladder_layout import CLIENT, LadderLayout, Lane, Step, ladder_text
-from .records import _LINK_HEADERS, _fmt_time, _short, summary
+from .ladder_layout import CLIENT, LadderLayout, Lane, Step, ladder_text, render_text
+from .records import _LINK_HEADERS, _clip, _short
 
-__all__ = ["CLIENT", "Ladder", "LadderLayout", "Lane", "Step", "ladder_text"]
+__all__ = ["CLIENT", "Ladder", "LadderLayout", "Lane", "Step", "ladder_text", "render_text"]
 
 # -- the ladder figure ---------------------------------------------------------------------
 
@@ -39,6 +39,29 @@ _COLORS = (
     (("CHANNEL_STATE", "CHANNEL_CALLSTATE", "CALL_UPDATE", "CHANNEL_CODEC"), "#7f8c8d"),
 )
 _COMMAND_COLOR = "#e67e22"
+_REPLY_COLOR = "#566573"
+_SIP_COLOR = "#148f77"
+#: per arrow kind: color, line dash, filled head size, open head size, label font style
+_ARROW_STYLES = {
+    "command": (_COMMAND_COLOR, "solid", 8, 0, "normal"),
+    "reply": (_REPLY_COLOR, "dashed", 0, 9, "normal"),
+    "sip": (_SIP_COLOR, "dotted", 8, 0, "italic"),
+}
+#: rows that are marks but not events (a command to the client itself, a reply there)
+_COLORS_BY_KIND = {"command": _COMMAND_COLOR, "reply": _REPLY_COLOR}
+_EVENT_COLUMNS = ("x", "y", "name", "color", "marker", "time", "node", "uuid", "summary")
+_ARROW_COLUMNS = ("x0", "x1", "xm", "y", "kind", "label", "caption", "color", "dash",
+                  "normal_head", "open_head", "style", "time", "node", "uuid", "detail")
+#: the hover of a mark or an arrow: the whole event, command or reply, wrapped
+_TOOLTIP = (
+    '<div style="max-width:460px;font-size:11px">'
+    '<div style="font-weight:bold;word-break:break-all">{head}</div>'
+    '<div>@time ms · @node · @uuid</div>'
+    '<div style="white-space:pre-wrap;word-break:break-all;font-family:monospace">'
+    '{body}</div></div>')
+_LANE_PX = 230  # between two lanes (unless the width is fixed)
+_LEFT = -0.4  # where the x range starts: room for the time column left of the client
+_CHARS_PER_LANE = 36  # of a 10px label, between two lanes _LANE_PX apart
 _ROW_PX = 20
 
 
@@ -59,11 +82,23 @@ class Ladder:
     the call's new records into the figure, at most every ``interval`` seconds, until :meth:`close`.
     ``Ladder.from_records(records)`` draws a fixed list of records (no log, no updates).
 
-    Lanes: ``client`` (x=0), then one per leg, labelled ``node direction uuid8``. Rows:
-    one per event or command, in time order, time running downward (the left column is
-    the time since the first record). An event is a dot on its leg's lane with its name;
-    a command is an arrow from the client to the leg it names, labelled with its command
-    line; channel-less events (``BACKGROUND_JOB``) are triangles on the client lane.
+    It reads like sngrep's or Wireshark's call flows. Lanes: ``client`` (x=0), then one
+    per leg in call order (the caller's A-leg, then the callee's B-leg), labelled
+    ``node direction uuid8``. Rows: one per :class:`Step` of the
+    :class:`LadderLayout`, in time order, time running downward (the left column is the
+    time in ms since the first row):
+
+    - an event is a dot on its leg's lane, with its name;
+    - a command is a solid arrow (filled head) from the client to the leg it targets,
+      labelled with its command line;
+    - a reply, or the ``BACKGROUND_JOB`` of a ``bgapi``, is a dashed arrow (open head)
+      back from that leg to the client;
+    - a SIP hop between two legs, inferred from their events (``INVITE``,
+      ``180 Ringing``, ``200 OK``, ``BYE``...), is a dotted arrow labelled
+      ``(inferred)``.
+
+    Hovering over a mark or an arrow shows the whole event, command or reply.
+    :meth:`text` draws the same layout as text.
 
     :attr:`figure` is the Bokeh figure (``bokeh.io.show``/``export_png``/``save``);
     :attr:`widget` the notebook widget; a Ladder displays itself as the last expression
@@ -123,8 +158,8 @@ class Ladder:
         return self._widget
 
     def text(self) -> str:
-        """This ladder as plain text (see :func:`ladder_text`)."""
-        return ladder_text(self.records, legs=self.roots)
+        """This ladder as plain text: the same layout, drawn by :func:`render_text`."""
+        return render_text(self.layout)
 
     def update(self) -> None:
         """Draw the call's records that came in since the last update (the throttle's job)."""
@@ -173,8 +208,9 @@ class Ladder:
                 if id(rec) not in seen:
                     seen.add(id(rec))
                     out.append(rec)
-        if len(self.roots) > 1:
-            out.sort(key=lambda r: r.time)
+        if len(self.roots) > 1:  # the log's order (records of one read share a time)
+            position = {id(r): i for i, r in enumerate(self.log.records)}
+            out.sort(key=lambda r: position.get(id(r), -1))
         return out
 
     def _on_record(self, rec: Any) -> None:
@@ -197,20 +233,23 @@ class Ladder:
                 return True  # a new channel: ask the log once whether it is one of ours
             ev = rec.event
             return ev is not None and any(ev.get(h) in known for h in _LINK_HEADERS)
-        if rec.kind == "command":
+        if rec.kind in ("command", "reply"):
             text = rec.text or ""
             return rec.uuid in known or any(u in text for u in known)
         return False
 
     # -- drawing ----------------------------------------------------------------------
     def _make_figure(self, title: str | None) -> None:
+        from bokeh.core.properties import field
         from bokeh.models import (
             Arrow,
             ColumnDataSource,
             DataRange1d,
             FixedTicker,
             HoverTool,
+            LabelSet,
             NormalHead,
+            OpenHead,
             Range1d,
             VSpan,
         )
@@ -218,15 +257,14 @@ class Ladder:
 
         self.sources = {
             "lanes": ColumnDataSource({"x": []}),  # (labels: the axis above)
-            "events": ColumnDataSource({k: [] for k in (
-                "x", "y", "name", "color", "marker", "time", "node", "uuid", "summary")}),
-            "commands": ColumnDataSource({k: [] for k in (
-                "x0", "x1", "y", "label", "time", "node")}),
+            "events": ColumnDataSource({k: [] for k in _EVENT_COLUMNS}),
+            "arrows": ColumnDataSource({k: [] for k in _ARROW_COLUMNS}),
         }
         roots = ", ".join(_short(u) for u in self.roots)
         fig = figure(
-            title=title or (f"call {roots}" if roots else "call ladder"),
-            x_range=Range1d(-1.0, 1.0), y_range=DataRange1d(flipped=True, range_padding=1.0,
+            title=(title or (f"call {roots}" if roots else "call ladder"))
+            + "  (time: ms since the first row)",
+            x_range=Range1d(_LEFT, 1.0), y_range=DataRange1d(flipped=True, range_padding=1.0,
                                                             range_padding_units="absolute"),
             x_axis_location="above", tools="pan,wheel_zoom,box_zoom,reset,save",
             toolbar_location="right", width=self._fixed_width or 700,
@@ -239,62 +277,93 @@ class Ladder:
         fig.grid.visible = False
         src = self.sources
         fig.add_glyph(src["lanes"], VSpan(x="x", line_color="#bbbbbb", line_width=2))
-        arrows = Arrow(source=src["commands"], x_start="x0", y_start="y", x_end="x1",
-                       y_end="y", line_color=_COMMAND_COLOR, line_width=1.5,
-                       end=NormalHead(size=8, fill_color=_COMMAND_COLOR,
-                                      line_color=_COMMAND_COLOR))
-        fig.add_layout(arrows)
-        fig.text(x="x0", y="y", text="label", source=src["commands"], x_offset=6, y_offset=-1,
-                 text_baseline="bottom", text_font_size="10px", text_font_style="italic",
-                 text_color=_COMMAND_COLOR)
+        arrows = src["arrows"]
+        # the shafts (dashed for replies, dotted for inferred SIP hops) and filled heads
+        fig.add_layout(Arrow(
+            source=arrows, x_start="x0", y_start="y", x_end="x1", y_end="y",
+            line_color=field("color"), line_dash=field("dash"), line_width=1.5,
+            end=NormalHead(size=field("normal_head"), fill_color=field("color"),
+                           line_color=field("color"))))
+        # open heads (replies), on invisible shafts
+        fig.add_layout(Arrow(
+            source=arrows, x_start="x0", y_start="y", x_end="x1", y_end="y", line_alpha=0,
+            end=OpenHead(size=field("open_head"), line_color=field("color"), line_width=1.5)))
+        fig.add_layout(LabelSet(
+            source=arrows, x="xm", y="y", text="caption", text_align="center",
+            text_baseline="bottom", y_offset=1, text_font_size="10px",
+            text_color=field("color"), text_font_style=field("style"),
+            background_fill_color="white", background_fill_alpha=0.85))
+        # an invisible, wide segment under each arrow: what the hover finds
+        shafts = fig.segment(x0="x0", y0="y", x1="x1", y1="y", source=arrows, line_alpha=0,
+                             line_width=12, hover_line_alpha=0.15, hover_line_color="color")
         marks = fig.scatter(x="x", y="y", marker="marker", color="color", size=8,
                             source=src["events"])
         fig.text(x="x", y="y", text="name", source=src["events"], x_offset=8,
                  text_baseline="middle", text_font_size="10px", text_color="color")
-        for name in ("events", "commands"):  # the time column, left of the client lane
+        for name in ("events", "arrows"):  # the time column, left of the client lane
             fig.text(x=0, y="y", text="time", source=src[name], x_offset=-10,
                      text_align="right", text_baseline="middle", text_font_size="9px",
                      text_color="#666666")
-        fig.add_tools(HoverTool(renderers=[marks], tooltips=[
-            ("event", "@name"), ("time", "@time"), ("node", "@node"), ("uuid", "@uuid"),
-            ("", "@summary")]))
+        fig.add_tools(HoverTool(renderers=[marks], tooltips=_TOOLTIP.format(
+            head="@name", body="@summary")))
+        fig.add_tools(HoverTool(renderers=[shafts], tooltips=_TOOLTIP.format(
+            head="@kind: @label", body="@detail")))
         self.figure = fig
         self._ticker = fig.xaxis[0].ticker
 
     def _columns(self, steps: Sequence[Step]) -> tuple[dict[str, list], dict[str, list]]:
         origin = self.layout.origin or 0.0
-        ev: dict[str, list] = {k: [] for k in self.sources["events"].data}
-        cmd: dict[str, list] = {k: [] for k in self.sources["commands"].data}
+        ev: dict[str, list] = {k: [] for k in _EVENT_COLUMNS}
+        arr: dict[str, list] = {k: [] for k in _ARROW_COLUMNS}
+        chars = self._chars_per_lane()
         for s in steps:
-            t = _fmt_time(s.time, origin)
+            t = f"{(s.time - origin) * 1000:.1f}"
             rec = s.record
-            if s.kind == "event":
+            if not s.is_arrow:
                 ev["x"].append(s.lane)
                 ev["y"].append(s.index)
                 ev["name"].append(s.label)
-                ev["color"].append(_color(s.label))
-                ev["marker"].append("circle" if rec.uuid else "triangle")
+                ev["color"].append(_COLORS_BY_KIND.get(s.kind) or _color(s.label))
+                ev["marker"].append("circle" if s.kind == "event" else "triangle")
                 ev["time"].append(t)
                 ev["node"].append(rec.node or "")
                 ev["uuid"].append(rec.uuid or "")
-                ev["summary"].append(summary(rec))
-            else:
-                cmd["x0"].append(0)
-                cmd["x1"].append(s.lane)
-                cmd["y"].append(s.index)
-                cmd["label"].append(s.label)
-                cmd["time"].append(t)
-                cmd["node"].append(rec.node or "")
-        return ev, cmd
+                ev["summary"].append(s.detail)
+                continue
+            style = _ARROW_STYLES[s.kind]
+            arr["x0"].append(s.src)
+            arr["x1"].append(s.dst)
+            arr["xm"].append((s.src + s.dst) / 2)
+            arr["y"].append(s.index)
+            arr["kind"].append(s.kind)
+            arr["label"].append(s.label)
+            arr["caption"].append(_clip(s.caption, int(chars * abs(s.dst - s.src))))
+            arr["color"].append(style[0])
+            arr["dash"].append(style[1])
+            arr["normal_head"].append(style[2])
+            arr["open_head"].append(style[3])
+            arr["style"].append(style[4])
+            arr["time"].append(t)
+            arr["node"].append(rec.node or "")
+            arr["uuid"].append(rec.uuid or "")
+            arr["detail"].append(s.detail if s.kind != "sip" else s.note)
+        return ev, arr
+
+    def _chars_per_lane(self) -> float:
+        """How many characters of an arrow's label fit between two neighbouring lanes."""
+        if self._fixed_width is None:
+            return _CHARS_PER_LANE
+        units = len(self.lanes) - 1 + 0.9 - _LEFT
+        return max(8.0, (self._fixed_width - 60) / units / _LANE_PX * _CHARS_PER_LANE)
 
     def _rebuild(self, records: Sequence[Any]) -> None:
         if self.records:
             self.rebuilds += 1
         self.records = list(records)
         self.layout = LadderLayout.of(self.records, self.roots)
-        ev, cmd = self._columns(self.layout.steps)
+        ev, arr = self._columns(self.layout.steps)
         self.sources["events"].data = ev
-        self.sources["commands"].data = cmd
+        self.sources["arrows"].data = arr
         self.sources["lanes"].data = {"x": [lane.x for lane in self.lanes]}
         self._sync_axes()
 
@@ -304,12 +373,12 @@ class Ladder:
         for rec in records:
             self.layout.add(rec)
         self.records.extend(records)
-        ev, cmd = self._columns(self.steps[first:])
+        ev, arr = self._columns(self.steps[first:])
         if ev["x"]:
             self.sources["events"].stream(ev)
             self.streams += 1
-        if cmd["x0"]:
-            self.sources["commands"].stream(cmd)
+        if arr["x0"]:
+            self.sources["arrows"].stream(arr)
             self.streams += 1
         if len(self.lanes) != n_lanes:
             new = self.lanes[n_lanes:]
@@ -329,7 +398,7 @@ class Ladder:
         if self.figure.x_range.end != end:
             self.figure.x_range.end = end
         if self._fixed_width is None:
-            width = max(700, 120 + 220 * len(self.lanes))
+            width = max(700, 60 + int(_LANE_PX * (len(self.lanes) - 1 + 0.9 - _LEFT)))
             if self.figure.width != width:
                 self.figure.width = width
         if self._fixed_height is None:

@@ -124,7 +124,8 @@ async def test_lab_embedded_end_to_end(lab: Lab) -> None:
                                              ("127.0.0.2", legs[1].uuid)]
     ladder = lab.events.text_ladder(uuid)
     assert "127.0.0.1 outbound" in ladder and "127.0.0.2 inbound" in ladder
-    assert "CHANNEL_ANSWER" in ladder and "-->| bgapi originate" in ladder
+    assert "CHANNEL_ANSWER" in ladder and "|──bgapi originate" in ladder
+    assert "INVITE (inferred)" in ladder and "200 OK (inferred)" in ladder
     # the connection's own handshake is there too, password masked
     first = lab.events.filter(node="127.0.0.1")[:3]
     assert [(r.kind, r.name) for r in first] == [("frame", "auth/request"),
@@ -404,10 +405,19 @@ def test_eventlog_for_call_follows_legs_across_nodes() -> None:
     assert log.legs("B") == [("n1", "A"), ("n2", "B"), ("n2", "C")]
     ladder = text_ladder(log.for_call("A"))
     lines = ladder.splitlines()
-    assert lines[0].split() == ["time", "client", "n1", "A", "n2", "B", "n2", "C"]
-    drawn = [r for r in log.for_call("A") if r.kind in ("event", "command")]
-    assert len(lines) == 1 + len(drawn)  # a row per event and command (not replies)
-    assert "|-------------------------->| bgapi originate" in ladder  # an arrow to lane A
+    assert lines[0].split() == ["ms", "client", "n1", "A", "n2", "B", "n2", "C"]
+    drawn = [r for r in log.for_call("A") if r.kind in ("event", "command", "reply")]
+    # a row per event, command and reply, and per SIP hop inferred: B's INVITE (from A),
+    # C's hangup before an answer (toward B, the leg its CHANNEL_BRIDGE names)
+    sip = [line for line in lines if "┄" in line]
+    assert len(lines) == 1 + len(drawn) + len(sip) and len(sip) == 2
+    assert "|┄┄INVITE (inferred)┄┄┄┄┄┄┄▶|" in sip[0]
+    assert "|◀┄480 Temporarily Unavai…┄┄|" in sip[1] and "inferred from CHANNEL_HANGUP" in sip[1]
+    assert "|──bgapi originate {origi…─▶|" in ladder  # an arrow to lane A, cut to fit
+    # and whole in the comment column, after the lanes
+    assert lines[1].split("|")[-1].strip() == (
+        "bgapi originate {origination_uuid=A,switchio_call=A}sofia/external/x@h &park()")
+    assert "|◀╌+OK Job-UUID: J1╌╌╌╌╌╌╌╌╌|" in ladder  # its reply, back from lane A
     assert text_ladder([]) == "(no records)"
 
 

@@ -308,41 +308,76 @@ def call_records(records: list[EventRecord]) -> list[EventRecord]:
         r.name == "BACKGROUND_JOB"))) or (r.kind == "command" and r.uuid in legs)]
 
 
-def test_ladder_from_a_capture_has_a_lane_per_leg_and_a_mark_per_record(
-        basic: list[EventRecord]) -> None:
+def arrows(ladder: Ladder, kind: str | None = None) -> list[tuple[int, int, str]]:
+    """``(from lane, to lane, label)`` of the ladder's arrows (of one kind), top down."""
+    a = ladder.sources["arrows"].data
+    rows = sorted(zip(a["y"], a["kind"], a["x0"], a["x1"], a["label"], strict=True))
+    return [(x0, x1, label) for _, k, x0, x1, label in rows if kind in (None, k)]
+
+
+def test_ladder_from_a_capture_reads_like_a_call_flow(basic: list[EventRecord]) -> None:
     records = call_records(basic)
     ladder = Ladder.from_records(records)
     assert [lane.label for lane in ladder.lanes] == [
         "client", f"vm outbound {CALLER[:8]}", f"vm inbound {CALLEE[:8]}"]
     ev = ladder.sources["events"].data
-    cmd = ladder.sources["commands"].data
-    events = [r for r in records if r.kind == "event"]
-    commands = [r for r in records if r.kind == "command"]
-    assert len(ev["x"]) == len(events) == 45 and len(cmd["x0"]) == len(commands) == 3
-    lane_of = {CALLER: 1, CALLEE: 2, None: 0}
-    assert ev["x"] == [lane_of[r.uuid] for r in events]
-    assert ev["name"] == [r.name for r in events]
-    assert ev["marker"].count("triangle") == 1  # the BACKGROUND_JOB, on the client lane
-    # one row per record, time running downward
-    rows = sorted([*zip(ev["y"], ev["name"], strict=True),
-                   *zip(cmd["y"], cmd["label"], strict=True)])
-    assert [y for y, _ in rows] == list(range(len(records)))
-    assert [name for _, name in rows if name in ev["name"]] == [r.name for r in events]
-    assert [r.time for r in records] == sorted(r.time for r in records)
-    # commands: arrows from the client to the leg they act on, labelled with the command
-    assert cmd["x0"] == [0, 0, 0] and cmd["x1"] == [1, 2, 1]
-    assert cmd["label"][0].startswith(f"bgapi originate {{origination_uuid={CALLER[:8]}…")
-    assert cmd["label"][1:] == [f"api uuid_answer {CALLEE[:8]}…",
-                                f"api uuid_kill {CALLER[:8]}… NORMAL_CLEARING"]
+    channel_events = [r for r in records if r.kind == "event" and r.uuid]
+    assert len(ev["x"]) == len(channel_events) == 44
+    lane_of = {CALLER: 1, CALLEE: 2}
+    assert ev["x"] == [lane_of[r.uuid] for r in channel_events]
+    assert ev["name"] == [r.name for r in channel_events]
+    # commands: solid arrows from the client to the leg they act on, labelled
+    (originate, answer, kill) = arrows(ladder, "command")
+    assert originate[:2] == (0, 1)
+    assert originate[2].startswith(f"bgapi originate {{origination_uuid={CALLER[:8]}…")
+    assert answer == (0, 2, f"api uuid_answer {CALLEE[:8]}…")
+    assert kill == (0, 1, f"api uuid_kill {CALLER[:8]}… NORMAL_CLEARING")
+    # the bgapi's result comes back (dashed, open head) from the caller's lane
+    assert arrows(ladder, "reply") == [(1, 0, f"BACKGROUND_JOB +OK {CALLER[:8]}…")]
+    # what SIP did between the legs, inferred from their events, in order
+    assert arrows(ladder, "sip") == [(1, 2, "INVITE"), (2, 1, "200 OK"), (1, 2, "BYE")]
+    a = ladder.sources["arrows"].data
+    style = {k: (d, n, o) for k, d, n, o in zip(a["kind"], a["dash"], a["normal_head"],
+                                                 a["open_head"], strict=True)}
+    assert style == {"command": ("solid", 8, 0), "reply": ("dashed", 0, 9),
+                     "sip": ("dotted", 8, 0)}
+    assert [c for c in a["caption"] if "inferred" in c] == [
+        "INVITE (inferred)", "200 OK (inferred)", "BYE (inferred)"]
+    sip = [i for i, k in enumerate(a["kind"]) if k == "sip"]
+    assert [a["detail"][i] for i in sip] == [
+        f"inferred from CHANNEL_CREATE of {CALLEE[:8]}",
+        f"inferred from CHANNEL_ANSWER of {CALLEE[:8]}",
+        f"inferred from CHANNEL_HANGUP of {CALLER[:8]} (NORMAL_CLEARING)"]
+    # the hover shows a command whole (the label is cut to fit between two lanes)
+    first = a["y"].index(0)
+    assert a["detail"][first] == records[0].text and len(a["caption"][first]) <= 36
+    # one row per record (and per SIP hop), time running downward
+    assert sorted(ev["y"] + a["y"]) == list(range(len(records) + 3))
+    steps = ladder.steps
+    assert [s.record for s in steps if s.kind != "sip"] == records
+    assert all(s.time <= t.time for s, t in zip(steps, steps[1:], strict=False))
+    # the SIP rows sit beside the events they come from: an INVITE before the B-leg's
+    # CHANNEL_CREATE, a 200 OK after its CHANNEL_ANSWER, a BYE after the CHANNEL_HANGUP
+    for s in steps:
+        if s.kind == "sip":
+            near = steps[s.index + (1 if s.label == "INVITE" else -1)]
+            assert near.kind == "event" and near.record is s.record
     fig = ladder.figure
     assert fig.xaxis[0].major_label_overrides == {
         0: "client", 1: f"vm outbound {CALLER[:8]}", 2: f"vm inbound {CALLEE[:8]}"}
     assert fig.y_range.flipped  # time runs downward
-    assert fig.height >= 20 * len(records)
+    assert fig.height >= 20 * len(steps)
+    # Bokeh arrows with heads, labels and a hover per arrow
+    from bokeh.models import Arrow, HoverTool, LabelSet, NormalHead, OpenHead
+    heads = {type(a.end) for a in fig.select(Arrow)}
+    assert heads == {NormalHead, OpenHead}
+    assert fig.select_one(LabelSet).source is ladder.sources["arrows"]
+    assert len(fig.select(HoverTool)) == 2
     # a static export works (no notebook needed)
     from bokeh.embed import file_html
     from bokeh.resources import CDN
-    assert "CHANNEL_HANGUP_COMPLETE" in file_html(fig, CDN, "ladder")
+    html = file_html(fig, CDN, "ladder")
+    assert "CHANNEL_HANGUP_COMPLETE" in html and "200 OK (inferred)" in html
 
 
 def test_ladder_of_a_bridged_call_from_the_log(bridge: list[EventRecord]) -> None:
@@ -351,12 +386,18 @@ def test_ladder_of_a_bridged_call_from_the_log(bridge: list[EventRecord]) -> Non
     assert [lane.uuid for lane in ladder.lanes] == [None, BRIDGER, FAR]
     assert [lane.label for lane in ladder.lanes][1:] == [
         f"vm inbound {BRIDGER[:8]}", f"vm outbound {FAR[:8]}"]
-    cmd = ladder.sources["commands"].data
-    assert cmd["label"] == ["sendmsg execute bridge {switchio_app=default}"
-                            "sofia/external/target@127.0.0.1:5080"]
-    assert cmd["x1"] == [1]
+    assert arrows(ladder, "command") == [
+        (0, 1, "sendmsg execute bridge {switchio_app=default}"
+               "sofia/external/target@127.0.0.1:5080")]
+    assert arrows(ladder, "reply")[0] == (1, 0, "+OK")  # the sendmsg's reply
+    # the bridge's B-leg: its CHANNEL_OUTGOING is the INVITE, its answer the 200 OK
+    assert arrows(ladder, "sip") == [(1, 2, "INVITE"), (2, 1, "200 OK"), (1, 2, "BYE")]
     ev = ladder.sources["events"].data
-    assert len(ev["x"]) == len([r for r in log.for_call(BRIDGER) if r.kind == "event"])
+    assert ev["marker"].count("circle") == len([r for r in log.for_call(BRIDGER)
+                                                if r.kind == "event" and r.uuid])
+    # a reply whose command is not in the ladder says which command it answers
+    show = next(i for i, name in enumerate(ev["name"]) if name.startswith("api show: "))
+    assert ev["marker"][show] == "triangle" and ev["x"][show] == 0
     bridged = ev["name"].index("CHANNEL_BRIDGE")
     assert ev["x"][bridged] == 1 and f"Other-Leg-Unique-ID={FAR[:8]}…" in ev["summary"][bridged]
     # a Call-like object (sessions with uuids) picks the same call
@@ -365,23 +406,54 @@ def test_ladder_of_a_bridged_call_from_the_log(bridge: list[EventRecord]) -> Non
     ladder.close()
 
 
+def test_ladder_of_a_proxied_call_shows_the_sip_chain(bridge: list[EventRecord]) -> None:
+    """call_bridge's caller, its callee and the B-leg the callee bridged to: the INVITE
+    goes down the chain, the 200 OK comes back up it, the caller's BYE goes down."""
+    log = log_of(bridge)
+    caller = next(r.uuid for r in bridge if r.kind == "command"
+                  and r.name == "bgapi originate")
+    ladder = Ladder(log, [caller, BRIDGER])  # two SIP calls the log cannot tie together
+    assert [lane.uuid for lane in ladder.lanes] == [None, caller, BRIDGER, FAR]
+    assert arrows(ladder, "sip") == [
+        (1, 2, "INVITE"), (2, 3, "INVITE"), (3, 2, "200 OK"), (2, 1, "200 OK"),
+        (1, 2, "BYE"), (2, 3, "BYE")]
+    assert [(a, b) for a, b, _ in arrows(ladder, "command")] == [(0, 1), (0, 2), (0, 1)]
+    ladder.close()
+
+
 def test_ladder_text(basic: list[EventRecord]) -> None:
     records = call_records(basic)
     text = ladder_text(records)
     lines = text.splitlines()
-    assert lines[0].split() == ["time", "client", "vm", "outbound", CALLER[:8], "vm",
+    assert lines[0].split() == ["ms", "client", "vm", "outbound", CALLER[:8], "vm",
                                 "inbound", CALLEE[:8]]
-    assert len(lines) == 1 + len(records)
+    assert len(lines) == 1 + len(records) + 3  # a line per record and per SIP hop
     origin = records[0].time  # the bgapi originate
-    for line, rec in zip(lines[1:], records, strict=True):
-        assert line.startswith(f"+{rec.time - origin:.3f} ")
+    rows = [line for line in lines[1:] if "(inferred)" not in line]
+    for line, rec in zip(rows, records, strict=True):
+        assert line.startswith(f"{(rec.time - origin) * 1000:.1f} ")
+    a_leg, b_leg = lines[0].index("vm outbound"), lines[0].index("vm inbound")
+    # a command: an arrow from the client to the callee's lane, the command inside it
     answer = next(line for line in lines if "uuid_answer" in line)
-    assert f"----->| api uuid_answer {CALLEE[:8]}…" in answer
-    assert answer.index(">|") + 1 == lines[0].index("vm inbound")  # the callee's lane
+    assert f"|──api uuid_answer {CALLEE[:8]}…───" in answer
+    assert answer.index("▶|") + 1 == b_leg
+    # the originate's label is cut inside the arrow and written whole in the comment
+    first = lines[1]
+    assert first.index("▶|") + 1 == a_leg and "bgapi originate {origi…" in first
+    assert first.endswith("sofia/external/doggy@127.0.0.1:5080 &park()")
+    # the BACKGROUND_JOB comes back from the caller's lane, dashed
+    job = next(line for line in lines if "BACKGROUND_JOB" in line)
+    assert job.index("|◀╌") == a_leg - 28 and job.index("╌|") + 1 == a_leg
+    # the SIP hops, inferred, in order and pointing the right way
+    sip = [line for line in lines if "(inferred)" in line]
+    assert [line.split("(inferred)")[0].split("┄")[-1].strip() for line in sip] == [
+        "INVITE", "200 OK", "BYE"]
+    assert [("▶" if "▶|" in line else "◀") for line in sip] == ["▶", "◀", "▶"]
+    assert all(line.index("┄") > a_leg and line.rstrip().find("|", a_leg + 1) >= b_leg - 1
+               for line in sip)
     parks = [line for line in lines if "* CHANNEL_PARK" in line]
-    assert [p.index("*") for p in parks] == [lines[0].index("vm inbound"),
-                                             lines[0].index("vm outbound")]
-    assert "< BACKGROUND_JOB" in text  # a channel-less event, to the client
+    assert [p.index("*") for p in parks] == [b_leg, a_leg]
+    assert "Hangup-Cause=NORMAL_CLEARING" in text  # the comment column: key headers
 
 
 async def test_live_ladder_streams_a_few_times_and_matches_the_offline_one(
@@ -402,10 +474,13 @@ async def test_live_ladder_streams_a_few_times_and_matches_the_offline_one(
         await pause(0.001)
     await pause(0.1)
     assert ladder.streams - first <= 3 * 3 and ladder.rebuilds == 0
-    offline = Ladder.from_records(call_records(basic))
-    for name in ("events", "commands", "lanes"):
+    offline = Ladder(log_of(basic), [CALLER, CALLEE])
+    for name in ("events", "arrows", "lanes"):
         assert ladder.sources[name].data == offline.sources[name].data, name
-    assert ladder.text() == ladder_text(call_records(basic))
+    records = ladder.records
+    assert ladder.text() == ladder_text(records, legs=[CALLER, CALLEE]) == offline.text()
+    assert "INVITE (inferred)" in ladder.text()
+    offline.close()
     ladder.close()
 
 
@@ -430,9 +505,11 @@ async def test_a_leg_tied_to_the_call_late_redraws_the_ladder(
     assert ladder.rebuilds == 1
     assert [lane.uuid for lane in ladder.lanes] == [None, CALLER, CALLEE]
     offline = Ladder(log_of([*basic, bridged]), CALLER)
-    for name in ("events", "commands", "lanes"):
+    for name in ("events", "arrows", "lanes"):
         assert ladder.sources[name].data == offline.sources[name].data, name
-    assert len(ladder.sources["events"].data["x"]) == 46
+    # both legs' 44 events and the CHANNEL_BRIDGE (the BACKGROUND_JOB is a reply arrow)
+    assert len(ladder.sources["events"].data["x"]) == 45
+    assert [label for _, _, label in arrows(ladder, "sip")] == ["INVITE", "200 OK", "BYE"]
     ladder.close()
 
 
@@ -465,7 +542,7 @@ async def test_the_browsers_echo_of_streamed_rows_is_not_applied_twice(
     assert len(streamed) == ladder.streams >= 2
     for echo in streamed:  # what the browser sends back, message by message
         widget._handle_custom_msg({**echo, "event": "jsevent"}, [])
-    assert len(events.data["x"]) == n == 45
+    assert len(events.data["x"]) == n == 44  # the legs' events (BACKGROUND_JOB: an arrow)
     assert len(set(map(len, events.data.values()))) == 1
     assert widget.echoes_ignored == len(streamed)
     # other browser events still reach the kernel (a pan/zoom moves the range)
@@ -572,11 +649,13 @@ async def test_live_call_between_embedded_nodes(sim_cluster: Cluster) -> None:
         assert [lane.label for lane in ladder.lanes] == [
             "client", "node1 outbound lab-call-1", f"node2 inbound {far[:8]}"]
         records = log.for_call("lab-call-1")
-        drawn = [r for r in records if r.kind in ("event", "command")]
-        assert ladder.records == records and len(ladder.steps) == len(drawn)
-        cmd = ladder.sources["commands"].data
-        assert cmd["x1"] == [1, 2, 1]
-        assert cmd["label"][1:] == [f"api uuid_answer {far[:8]}…", "api uuid_kill lab-call-1"]
+        assert ladder.records == records
+        assert [s.record for s in ladder.steps if s.kind != "sip"] == records
+        commands = arrows(ladder, "command")
+        assert [(x0, x1) for x0, x1, _ in commands] == [(0, 1), (0, 2), (0, 1)]
+        assert [label for _, _, label in commands][1:] == [
+            f"api uuid_answer {far[:8]}…", "api uuid_kill lab-call-1"]
+        assert arrows(ladder, "sip") == [(1, 2, "INVITE"), (2, 1, "200 OK"), (1, 2, "BYE")]
         elapsed = asyncio.get_running_loop().time() - start
         # throttled: at most one update per interval, each a stream per source at most
         assert 2 <= ladder.updates <= elapsed / 0.05 + 1
