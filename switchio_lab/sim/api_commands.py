@@ -285,6 +285,7 @@ async def _fsctl(api: Api, args: str) -> str:
 #: rows built per loop iteration, and the size from which a table is formatted off the loop
 #: (``show channels as xml`` of 4,000 channels held the loop 1.5 s: issue 15)
 BATCH = 200
+ROWS_PER_STEP = 50
 
 
 async def _off_loop(big: bool, fn: Callable[..., str], *args: object, **kw: object) -> str:
@@ -309,7 +310,7 @@ async def _show(api: Api, args: str) -> str:
     chans = api.node.db.channels()  # the core database: it lags the events
     rows = []
     for i, c in enumerate(chans):
-        if i and i % BATCH == 0:  # thousands of channels never hold the loop in one go
+        if i and i % ROWS_PER_STEP == 0:  # thousands of channels never hold the loop in one go
             await asyncio.sleep(0)
         rows.append(api.channel_row(c))
     big = len(rows) > BATCH and not count
