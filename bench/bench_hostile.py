@@ -14,9 +14,7 @@ connection: a hostile connection must not stall the node. Prints one line per sc
 from __future__ import annotations
 
 import asyncio
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,31 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.support.procs import Sim, status_kb  # noqa: E402
 from switchio_lab.connection import InboundClient  # noqa: E402
-
-
-def status_kb(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-async def start_node() -> tuple[subprocess.Popen, int, str]:
-    port, sip = free_port(), free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "switchio_lab.cli", "sim", "--host", "127.0.0.1",
-         "--esl-port", str(port), "--internal-port", str(free_port()),
-         "--external-port", str(sip), "--sps", "100000"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    proc.stdout.readline()  # the node's line: it listens
-    return proc, port, f"127.0.0.1:{sip}"
 
 
 async def flood(writer: asyncio.StreamWriter, command: bytes, total: int) -> None:
@@ -98,7 +73,8 @@ async def hostile(kind: str, port: int, sip: str) -> None:
 
 
 async def scenario(kind: str) -> None:
-    proc, port, sip = await start_node()
+    sim = Sim("--sps", "100000").start()
+    proc, port, sip = sim.proc, sim.esl, sim.sip
     try:
         await asyncio.sleep(0.5)
         base = status_kb(proc.pid, "VmRSS")
@@ -113,8 +89,7 @@ async def scenario(kind: str) -> None:
               f"canary api p50 {statistics.median(lat):6.1f} ms  max {max(lat):7.1f} ms  "
               f"({len(lat)} round trips, {time.perf_counter() - t:.1f} s)", flush=True)
     finally:
-        proc.kill()
-        proc.wait()
+        sim.kill9()
 
 
 async def main() -> None:

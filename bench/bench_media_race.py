@@ -27,10 +27,6 @@ the switch's offer->PARK latency, and when they are not 0 the run is marked OVER
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -39,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.support.procs import Sim  # noqa: E402
 from switchio_lab.apps import players  # noqa: E402
 from switchio_lab.apps.call_gen import Originator  # noqa: E402
 from switchio_lab.apps.measure import CDR  # noqa: E402
@@ -51,45 +48,6 @@ LIMIT = 400
 KILL_AFTER = 8.0  # phase (b): seconds into the run
 DOWN_FOR = 1.0  # phase (b): the node is down this long
 LATE_WINDOW = 1.0  # a PARK this close (s) to the hangup counts as "parked too late"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Sim:
-    """``switchio-lab sim`` as a subprocess on fixed ports (so a restart is the same node)."""
-
-    def __init__(self) -> None:
-        self.esl, self.internal, self.external = free_port(), free_port(), free_port()
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "switchio_lab.cli", "sim", "--esl-port", str(self.esl),
-             "--internal-port", str(self.internal), "--external-port", str(self.external)],
-            cwd=ROOT, stdout=subprocess.PIPE, text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)})
-        for line in self.proc.stdout:  # type: ignore[union-attr]
-            if line.startswith("running"):
-                return
-        raise RuntimeError("switchio-lab sim did not start")
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 async def phase(crash: bool) -> dict[str, object]:

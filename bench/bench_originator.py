@@ -17,7 +17,6 @@ go from the node to itself, so it runs both legs of each call. Runs in 2-4 minut
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_sim import cpu_seconds  # noqa: E402
+from bench.support.procs import cpu_seconds, start_server  # noqa: E402
 from switchio_lab.api import Client  # noqa: E402
 from switchio_lab.apps.originator import Originator  # noqa: E402
 
@@ -84,11 +83,9 @@ def show(label: str, r: dict[str, float]) -> None:
 
 async def main() -> None:
     t_bench = time.perf_counter()
-    server = subprocess.Popen([sys.executable, "-m", "bench.support.sim_server"], cwd=ROOT,
-                              stdout=subprocess.PIPE, text=True)
+    server, port, addr = start_server()
     try:
-        _, port, addr = server.stdout.readline().split()
-        client = Client("127.0.0.1", int(port), reconnect=False, timeout=60)
+        client = Client("127.0.0.1", port, reconnect=False, timeout=60)
         await client.connect()
         orig = Originator(client, dest_url=f"bench@{addr}", limit=LIMIT)
         print(f"(a) highest rate held within 5% for {HOLD_SECONDS:.0f} s, limit {LIMIT}, "

@@ -17,7 +17,6 @@ Memory: the node's RSS growth with 1,000 such calls held up at once, over the ca
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_sim import cpu_seconds, rss_mb  # noqa: E402
+from bench.support.procs import cpu_seconds, rss_mb, start_server  # noqa: E402
 from switchio_lab.connection import InboundClient  # noqa: E402
 
 HOLD = 3.0
@@ -81,11 +80,9 @@ async def offered(client: InboundClient, addr: str, pid: int, rate: float, legs:
 
 
 async def main() -> None:
-    server = subprocess.Popen([sys.executable, str(Path(__file__)), "--serve"], cwd=ROOT,
-                              stdout=subprocess.PIPE, text=True)
+    server, port, addr = start_server([str(Path(__file__)), "--serve"])
     try:
-        _, port, addr = server.stdout.readline().split()
-        client = InboundClient("127.0.0.1", int(port), reconnect=False, timeout=60)
+        client = InboundClient("127.0.0.1", port, reconnect=False, timeout=60)
         await client.connect()
         legs: dict[str, tuple[int, float]] = {}
 

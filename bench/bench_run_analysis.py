@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -25,12 +24,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.support.procs import peak_rss_mb  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results"
 STEPS = ((200.0, 1.0), (400.0, 1.0), (800.0, 2.0))
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
 def run_dir(rows: int) -> Path:

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,19 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.support.procs import cpu_seconds, rss_mb, start_server  # noqa: E402
 from switchio_lab.connection import InboundClient  # noqa: E402
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100.0  # utime + stime, in clock ticks
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 async def offered_rate(client: InboundClient, addr: str, pid: int, rate: float,
@@ -67,11 +55,9 @@ async def offered_rate(client: InboundClient, addr: str, pid: int, rate: float,
 
 
 async def main() -> None:
-    server = subprocess.Popen([sys.executable, "-m", "bench.support.sim_server"], cwd=ROOT,
-                              stdout=subprocess.PIPE, text=True)
+    server, port, addr = start_server()
     try:
-        _, port, addr = server.stdout.readline().split()
-        client = InboundClient("127.0.0.1", int(port), reconnect=False, timeout=60)
+        client = InboundClient("127.0.0.1", port, reconnect=False, timeout=60)
         await client.connect()
         events = 0
 

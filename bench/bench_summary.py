@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import bench_core, bench_sim  # noqa: E402
 from bench.support.fixtures import event_stream, load_capture  # noqa: E402
+from bench.support.procs import rss_mb, start_server  # noqa: E402
 from switchio_lab.connection import InboundClient  # noqa: E402
 from switchio_lab.esl import Event, Parser  # noqa: E402
 
@@ -45,13 +46,6 @@ rows: list[tuple[str, list[float], str, str, bool]] = []
 
 def row(name: str, values: list[float], unit: str, goal: str, ok: bool) -> None:
     rows.append((name, values, unit, goal, ok))
-
-
-def _self_rss() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def streams() -> None:
@@ -138,7 +132,7 @@ def many_sessions(payload: bytes, n: int = 50_000) -> None:
                 dispatch(ev)
             return (time.perf_counter() - t0) / len(events) * 1e6
         gc.collect()
-        rss0 = _self_rss()
+        rss0 = rss_mb()
         uuids = [f"{i:08d}-5e55-4a11-9000-{i:012d}" for i in range(n)]
         for u in uuids[:100]:
             dispatch(_as(create, u))
@@ -147,7 +141,7 @@ def many_sessions(payload: bytes, n: int = 50_000) -> None:
             dispatch(_as(create, u))
             dispatch(_as(state, u))  # two events each: a leg in progress
         gc.collect()
-        rss.append(_self_rss() - rss0)
+        rss.append(rss_mb() - rss0)
         large.append(cost(uuids[::25]))
         del fake
         gc.collect()
@@ -179,12 +173,10 @@ def missing_get(payload: bytes) -> None:
 
 
 async def _switch() -> None:
-    server = subprocess.Popen([sys.executable, "-m", "bench.support.sim_server"], cwd=ROOT,
-                              stdout=subprocess.PIPE, text=True)
+    server, port, addr = start_server()
     try:
-        _, port, addr = server.stdout.readline().split()
         async def subscriber() -> InboundClient:
-            client = InboundClient("127.0.0.1", int(port), reconnect=False, timeout=60)
+            client = InboundClient("127.0.0.1", port, reconnect=False, timeout=60)
             await client.connect()
             client.on_event(lambda _e: None)
             await client.subscribe("ALL")
@@ -215,12 +207,12 @@ async def _switch() -> None:
         results = [await j.wait(120) for j in jobs]
         up = sum(r.startswith("+OK") for r in results)
         await asyncio.sleep(1.0)
-        held = bench_sim.rss_mb(server.pid)
+        held = rss_mb(server.pid)
         peak = held
         done = asyncio.ensure_future(client.api("hupall"))
         end = time.monotonic() + 30
         while time.monotonic() < end:
-            peak = max(peak, bench_sim.rss_mb(server.pid))
+            peak = max(peak, rss_mb(server.pid))
             count = (await client.api("show channels count")).strip().splitlines()[-1]
             if done.done() and count.startswith("0 "):
                 break

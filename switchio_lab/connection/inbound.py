@@ -107,6 +107,10 @@ class InboundClient(Connection):
                 raise ConnectError(f"{self}: authentication failed: {exc}") from None
             if not text.startswith("+OK"):
                 raise AuthenticationError(f"{self} rejected the password ({text})")
+            if self._wire is not wire:  # bad bytes right after "+OK accepted" broke it (the
+                # loss came while handshaking, so no reconnect started): not connected
+                raise ConnectError(f"{self}: connection lost right after authentication "
+                                   f"({self._loss_reason(self.last_error)})")
         except BaseException:
             transport.abort()
             # detach now, while still handshaking: the transport's own connection_lost

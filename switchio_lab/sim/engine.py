@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from . import cnum, sipvars
 from .bridging import other_leg
 from .causes import is_cause
-from .channel import Channel, Hangup, Message
+from .channel import HANGUP_BATCH, Channel, Hangup, Message
 from .config import sample
 from .dialstring import DialFailed, parse_vars
 
@@ -426,7 +426,9 @@ class Engine:
                      value: str | None = None) -> int:
         chans = [c for c in list(self.node.channels.values())
                  if var is None or c.getvar(var) == value]
-        for ch in chans:
+        for i, ch in enumerate(chans):
+            if i and i % HANGUP_BATCH == 0:  # thousands of hangups never hold the loop
+                await asyncio.sleep(0)
             ch.hangup(cause)
         if chans:
             await asyncio.gather(*(asyncio.shield(c.destroyed) for c in chans),

