@@ -13,8 +13,9 @@ means as the other scripts:
   with 100 and with 50,000 sessions tracked (flat: within 1.5x);
 - ``Session.get`` of a missing header after 1, 16 and 64 events (flat: within 1.5x);
 - the embedded switch's calls/s with an ``event plain ALL`` subscriber (600/s offered
-  for 5 s, each call held 1 s; sustained = every originate succeeds, answers within 5 %,
-  node CPU under one core), and its RSS peak while 4,000 held calls hang up at once.
+  for 5 s, each call held 1 s; the rate achieved is the calls answered over the time
+  their answers took; sustained = every originate succeeds, achieved within 5 % of
+  offered, node CPU under one core), and its RSS peak while 4,000 held calls hang up at once.
 
 - the notebook at 300 calls/s (``bench_lab_kernel.measure``: a real ipykernel running a
   Lab, an Originator at 300 calls/s and the live dashboard): a trivial cell's round-trip
@@ -227,19 +228,29 @@ async def _switch() -> None:
     try:
         _, port, addr = server.stdout.readline().split()
         async def subscriber() -> InboundClient:
-            client = InboundClient("127.0.0.1", int(port), reconnect=False, timeout=60)
+            client = InboundClient("127.0.0.1", int(port), reconnect=False, timeout=60,
+                                    connect_timeout=30)  # a busy node answers late
             await client.connect()
             client.on_event(lambda _e: None)
             await client.subscribe("ALL")
             return client
-        rates = []
+        rates: list[float] = []
+        clean: list[bool] = []  # every originate succeeded, node CPU under one core
         for _ in range(RUNS):
             client = await subscriber()
+            t0, cpu0 = time.perf_counter(), bench_sim.cpu_seconds(server.pid)
             try:
-                got, cpu, failed = await bench_sim.offered_rate(client, addr, server.pid, 600)
+                got, _cpu, failed = await bench_sim.offered_rate(client, addr, server.pid, 600)
             except Exception:  # no result in 30 s, or the node dropped a subscriber behind
-                got, cpu, failed = 0.0, 1.0, 1
-            rates.append(got if failed == 0 and cpu < 1.0 else 0.0)
+                got, failed = 0.0, 1
+            # offered_rate's figure is answered calls / 5 s however long they took; the rate
+            # achieved is over the time the answers really took (it returns hold + 0.5 s
+            # after the last one), and the node's CPU share over that same time
+            took = max(5.0, time.perf_counter() - t0 - 1.5)
+            cpu = (bench_sim.cpu_seconds(server.pid) - cpu0) / (took + 1.5)
+            achieved = got * 5.0 / took
+            rates.append(achieved)
+            clean.append(failed == 0 and cpu < 1.0)
             await client.close()
             helper = await subscriber()
             await helper.api("hupall")
@@ -247,7 +258,7 @@ async def _switch() -> None:
             await asyncio.sleep(1.0)
         client = await subscriber()
         row("switch calls/s, ALL subscriber", rates, "calls/s", ">= 600 (of 600 offered)",
-            statistics.median(rates) >= 0.95 * 600)
+            statistics.median(rates) >= 0.95 * 600 and sum(clean) * 2 > len(clean))
         n = 4000
         jobs = []
         for i in range(n):
