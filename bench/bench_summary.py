@@ -13,11 +13,16 @@ means as the other scripts:
   with 100 and with 50,000 sessions tracked (flat: within 1.5x);
 - ``Session.get`` of a missing header after 1, 16 and 64 events (flat: within 1.5x);
 - the embedded switch's calls/s with an ``event plain ALL`` subscriber (600/s offered
-  for 5 s, each call held 1 s; sustained = every originate succeeds, answers within 5 %,
-  node CPU under one core), and its RSS peak while 4,000 held calls hang up at once.
+  for 5 s, each call held 1 s; the rate achieved is the calls answered over the time
+  their answers took; sustained = every originate succeeds, achieved within 5 % of
+  offered, node CPU under one core), and its RSS peak while 4,000 held calls hang up at once.
 
-Target 5 (the notebook's responsiveness at 300 calls/s) is not in this table:
-``bench_lab_kernel.py`` measures a cell's round trip at 100 calls/s only.
+- the notebook at 300 calls/s (``bench_lab_kernel.measure``: a real ipykernel running a
+  Lab, an Originator at 300 calls/s and the live dashboard): a trivial cell's round-trip
+  p99, and the dashboard's comm messages/s.
+
+``python bench/bench_summary.py [streams memory sessions get switch notebook]`` runs only
+the steps named.
 """
 
 from __future__ import annotations
@@ -60,6 +65,9 @@ def streams() -> None:
                                  timeout=300, check=True)
             raw.append(float(out.stdout.split()[-1]))
         row("raw client", raw, "events/s", ">= 220,000", statistics.median(raw) >= 220_000)
+        bare = [asyncio.run(_bare_read(int(port), int(count))) for _ in range(RUNS)]
+        row("  (context) loopback read, no parsing", bare, "events/s", "ceiling of the two",
+            True)
         full = []
         for _ in range(RUNS):
             gc.collect()
@@ -69,6 +77,42 @@ def streams() -> None:
     finally:
         server.kill()
         server.wait()
+
+
+async def _bare_read(port: int, count: int) -> float:
+    """The stream's events/s through an asyncio protocol that only counts the bytes: what
+    this machine's loopback and event loop allow before any parsing."""
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    total = len(event_stream(load_capture())[0]) if not _PAYLOAD else len(_PAYLOAD[0])
+
+    class Counter(asyncio.Protocol):
+        got = 0
+        start = 0.0
+
+        def connection_made(self, transport) -> None:  # type: ignore[no-untyped-def]
+            self.transport = transport
+
+        def data_received(self, data: bytes) -> None:
+            if self.start == 0.0:
+                if data.startswith(b"Content-Type: auth/request"):
+                    self.transport.write(b"auth ClueCon\n\n")
+                elif b"+OK accepted" in data:
+                    self.start = time.perf_counter()
+                    self.transport.write(b"event plain ALL\n\n")
+                return
+            self.got += len(data)
+            if self.got >= total and not done.done():
+                done.set_result(time.perf_counter() - self.start)
+
+    transport, _ = await loop.create_connection(Counter, "127.0.0.1", port)
+    try:
+        return count / await asyncio.wait_for(done, 120)
+    finally:
+        transport.close()
+
+
+_PAYLOAD: list[bytes] = []
 
 
 def _leg_chunks(payload: bytes) -> list[bytes]:
@@ -176,19 +220,29 @@ async def _switch() -> None:
     server, port, addr = start_server()
     try:
         async def subscriber() -> InboundClient:
-            client = InboundClient("127.0.0.1", port, reconnect=False, timeout=60)
+            client = InboundClient("127.0.0.1", port, reconnect=False, timeout=60,
+                                    connect_timeout=30)  # a busy node answers late
             await client.connect()
             client.on_event(lambda _e: None)
             await client.subscribe("ALL")
             return client
-        rates = []
+        rates: list[float] = []
+        clean: list[bool] = []  # every originate succeeded, node CPU under one core
         for _ in range(RUNS):
             client = await subscriber()
+            t0, cpu0 = time.perf_counter(), bench_sim.cpu_seconds(server.pid)
             try:
-                got, cpu, failed = await bench_sim.offered_rate(client, addr, server.pid, 600)
+                got, _cpu, failed = await bench_sim.offered_rate(client, addr, server.pid, 600)
             except Exception:  # no result in 30 s, or the node dropped a subscriber behind
-                got, cpu, failed = 0.0, 1.0, 1
-            rates.append(got if failed == 0 and cpu < 1.0 else 0.0)
+                got, failed = 0.0, 1
+            # offered_rate's figure is answered calls / 5 s however long they took; the rate
+            # achieved is over the time the answers really took (it returns hold + 0.5 s
+            # after the last one), and the node's CPU share over that same time
+            took = max(5.0, time.perf_counter() - t0 - 1.5)
+            cpu = (bench_sim.cpu_seconds(server.pid) - cpu0) / (took + 1.5)
+            achieved = got * 5.0 / took
+            rates.append(achieved)
+            clean.append(failed == 0 and cpu < 1.0)
             await client.close()
             helper = await subscriber()
             await helper.api("hupall")
@@ -196,7 +250,7 @@ async def _switch() -> None:
             await asyncio.sleep(1.0)
         client = await subscriber()
         row("switch calls/s, ALL subscriber", rates, "calls/s", ">= 600 (of 600 offered)",
-            statistics.median(rates) >= 0.95 * 600)
+            statistics.median(rates) >= 0.95 * 600 and sum(clean) * 2 > len(clean))
         n = 4000
         jobs = []
         for i in range(n):
@@ -225,6 +279,22 @@ async def _switch() -> None:
         server.wait()
 
 
+def notebook(rate: int = 300) -> None:
+    from bench import bench_lab_kernel
+
+    p99, msgs, cps = [], [], []
+    for _ in range(RUNS):
+        r = bench_lab_kernel.measure(rate)
+        p99.append(r["p99"] * 1000)
+        msgs.append(r["messages_per_s"])
+        cps.append(r["cps"])
+    row(f"notebook cell p99, {rate} calls/s offered", p99, "ms", "< 50",
+        statistics.median(p99) < 50)
+    row("  calls/s the Originator reached", cps, "calls/s", f"~{rate}",
+        statistics.median(cps) >= 0.9 * rate)
+    row("  dashboard comm messages/s", msgs, "msg/s", "<= 30", max(msgs) <= 30)
+
+
 def table() -> None:
     print("Issue 16 targets (min / median / max of runs; machine shared with other jobs)")
     print(f"  {'target':38s} {'min':>10s} {'median':>10s} {'max':>10s} {'unit':9s} "
@@ -234,16 +304,15 @@ def table() -> None:
         fmt = (lambda v: f"{v:,.0f}") if med >= 100 else (lambda v: f"{v:.2f}")
         print(f"  {name:38s} {fmt(lo):>10s} {fmt(med):>10s} {fmt(hi):>10s} {unit:9s} "
               f"{goal:30s} {'OK' if ok else 'short'}")
-    print("  (target 5, notebook p99 at 300 calls/s: not measured; bench_lab_kernel.py runs "
-          "100 calls/s)")
 
 
 if __name__ == "__main__":
     only = set(sys.argv[1:])
     payload, _count = event_stream(load_capture())
+    _PAYLOAD.append(payload)
     steps = {"streams": streams, "memory": lambda: memory(payload),
              "sessions": lambda: many_sessions(payload), "get": lambda: missing_get(payload),
-             "switch": lambda: asyncio.run(_switch())}
+             "switch": lambda: asyncio.run(_switch()), "notebook": notebook}
     for step_name, step in steps.items():
         if not only or step_name in only:
             try:

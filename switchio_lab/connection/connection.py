@@ -191,20 +191,54 @@ class Connection:
     def _data_received(self, wire: _Wire, data: bytes) -> None:
         if wire is not self._wire:
             return
-        self.stats.bytes_in += len(data)
+        stats = self.stats
+        stats.bytes_in += len(data)
         self._last_rx = time.monotonic()
         items = self.protocol.receive_data(data)
-        self.stats.frames_in += len(items)
-        deliver = self._deliver
+        stats.frames_in += len(items)
+        # every event of one read is delivered here in one loop (in stream order, each to
+        # every callback before the next): what does not change within a read is looked
+        # up once
+        subs = self.protocol.subscriptions
+        own = bool(subs.own_names or subs.own_filters)
+        jobs = self._jobs
+        events = 0
         for item in items:
-            try:
-                if type(item) is Event:
-                    deliver(item)
-                else:
+            if type(item) is not Event:
+                try:
                     self._handle(item)
-            except Exception:  # never let anything escape into the transport (it aborts)
-                self.stats.callback_errors += 1
-                log.exception("%s: handling %r failed", self, item)
+                except Exception:  # never let anything escape into the transport
+                    stats.callback_errors += 1
+                    log.exception("%s: handling %r failed", self, item)
+                continue
+            events += 1
+            try:
+                name = item.key
+            except ProtocolError as exc:  # a JSON/XML event that does not decode
+                self._bad_event(exc)
+                continue
+            if name == "BACKGROUND_JOB" and jobs:
+                job = jobs.pop(item.get("Job-UUID", ""), None)
+                if job is not None:
+                    try:
+                        job._resolve(item)
+                    except Exception:
+                        stats.callback_errors += 1
+                        log.exception("%s: resolving job %s failed", self, job.uuid)
+            if own and subs.only_own(item):
+                continue  # it came for the client's own use (a job's result), not the user's
+            ename = None
+            for names, cb in self._callbacks:
+                if names is None or name in names or (
+                        name != (ename := ename or item.name) and ename in names):
+                    try:
+                        cb(item)
+                    except Exception:
+                        stats.callback_errors += 1
+                        log.exception("%s: event callback %r failed on %s", self, cb, name)
+            if self._streams:
+                self._to_streams(item, name)
+        stats.events_in += events
 
     def _broken(self, exc: ProtocolError) -> None:
         log.error("%s: protocol error, closing the connection: %s", self, exc)
@@ -243,14 +277,23 @@ class Connection:
                 self.stats.callback_errors += 1
                 log.exception("%s: frame callback %r failed", self, cb)
 
+    def _bad_event(self, exc: ProtocolError) -> None:
+        n = self.stats.bad_events = self.stats.bad_events + 1
+        if n & (n - 1) == 0:  # the 1st, 2nd, 4th, 8th ...: never a log flood
+            log.error("%s: undecodable event skipped (%d so far): %s", self, n, exc)
+
+    def _to_streams(self, event: Event, name: str) -> None:
+        for stream in self._streams:
+            if stream.names is None or name in stream.names or event.name in stream.names:
+                stream._put(event)
+
     def _deliver(self, event: Event) -> None:
+        """Deliver one event as a read does (jobs, callbacks, streams)."""
         self.stats.events_in += 1
         try:
             name = event.key
         except ProtocolError as exc:  # a JSON/XML event that does not decode: it costs itself
-            n = self.stats.bad_events = self.stats.bad_events + 1
-            if n & (n - 1) == 0:  # the 1st, 2nd, 4th, 8th ...: never a log flood
-                log.error("%s: undecodable event skipped (%d so far): %s", self, n, exc)
+            self._bad_event(exc)
             return
         if name == "BACKGROUND_JOB":
             job = self._jobs.pop(event.get("Job-UUID", ""), None)
@@ -268,9 +311,8 @@ class Connection:
                 except Exception:
                     self.stats.callback_errors += 1
                     log.exception("%s: event callback %r failed on %s", self, cb, name)
-        for stream in self._streams:
-            if stream.names is None or name in stream.names or event.name in stream.names:
-                stream._put(event)
+        if self._streams:
+            self._to_streams(event, name)
 
     def _connection_lost(self, wire: _Wire, exc: Exception | None) -> None:
         if wire is not self._wire:

@@ -128,6 +128,7 @@ class EventListener:
         self.bg_jobs: dict[str, Job] = {}
         self.apps: dict[str, AppVersion] = {}
         self.observers: tuple[AppVersion, ...] = ()  # apps that see every session
+        self._app_handled: frozenset[str] = frozenset()  # events an app has handlers for
         self.failed_jobs: Counter[str] = Counter()
         self.hangup_causes: Counter[str] = Counter()  #: per leg, at its CHANNEL_HANGUP
         self.total_answered_sessions = 0
@@ -237,7 +238,7 @@ class EventListener:
                 version.callbacks.setdefault(ev, []).append((kind, func))
         old = self.apps.get(app_id)
         self.apps[app_id] = version  # swapped between two events: dispatch is synchronous
-        self.observers = tuple(v for v in self.apps.values() if v.observer)
+        self._apps_changed()
         if old is not None:
             old.retired = True
             old.finish_if_idle()
@@ -245,11 +246,16 @@ class EventListener:
 
     def remove_app(self, app_id: str) -> AppVersion | None:
         version = self.apps.pop(app_id, None)
-        self.observers = tuple(v for v in self.apps.values() if v.observer)
+        self._apps_changed()
         if version is not None:
             version.retired = True
             version.finish_if_idle()
         return version
+
+    def _apps_changed(self) -> None:
+        self.observers = tuple(v for v in self.apps.values() if v.observer)
+        self._app_handled = frozenset(name for v in self.apps.values() if not v.observer
+                                      for name in v.handlers)
 
     def app_for(self, event: Event) -> AppVersion | None:
         """The current version of the app ``event`` is tagged with (else ``default``)."""
@@ -328,7 +334,12 @@ class EventListener:
                 model = self.sessions.get(uuid)
                 if model is not None:
                     model.update(event)
-        version = model.app if isinstance(model, Session) else self.app_for(event)
+        if isinstance(model, Session):
+            version = model.app
+        elif model is None and name not in self._app_handled:
+            version = None  # no app handler for it and no model for callbacks: nothing runs
+        else:
+            version = self.app_for(event)
         if version is not None:
             self._to_app(version, name, event, model)
         for observer in self.observers:

@@ -265,8 +265,12 @@ class Session:
         read = self._latest.decoded()  # the header values read from it: merged view keeps them
         if read:
             merged = self._merged
+            memo = _merge_memo
             for key in read:
-                if _mergeable(key):
+                keep = memo.get(key)
+                if keep is None:
+                    keep = _mergeable(key)
+                if keep:
                     if merged is None:
                         merged = self._merged = {}
                     merged[key] = read[key]

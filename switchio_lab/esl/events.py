@@ -38,6 +38,9 @@ def _key(name: str) -> tuple[bytes, bytes, int]:
 
 
 _MISSING: Any = object()
+_new = object.__new__
+#: ``Event-Name`` value bytes -> the interned name (one lookup per event off the wire)
+_names: dict[bytes, str] = {}
 _XML_CR = {"\r": "&#xD;"}  # switch_xml_ampencode's escape (a raw CR would be read back as LF)
 
 
@@ -49,7 +52,8 @@ class Event(Mapping[str, str]):
     body come out of the plain, JSON and XML encodings of one event.
     """
 
-    __slots__ = ("_raw", "format", "_cache", "_table", "_split", "_split_exact", "_body", "_key")
+    __slots__ = ("_raw", "format", "_cache", "_table", "_split", "_split_exact", "_body", "_key",
+                 "_miss")
 
     def __init__(self, raw: bytes, format: str = PLAIN) -> None:
         if format not in FORMATS:
@@ -62,6 +66,32 @@ class Event(Mapping[str, str]):
         self._split_exact = False
         self._body: str | None = None
         self._key: str | None = None
+        self._miss: set[str] | None = None  # plain header names known to be absent
+
+    @classmethod
+    def from_wire(cls, raw: bytes) -> Event:
+        """A plain event from its frame body, as the parser makes them: ``Event-Name``
+        (FreeSWITCH writes it first) is read here, once, and with it the event's key."""
+        ev = _new(cls)
+        ev._raw = raw
+        ev.format = PLAIN
+        ev._table = None
+        ev._split = -1
+        ev._split_exact = False
+        ev._body = None
+        ev._miss = None
+        if raw.startswith(b"Event-Name: "):
+            j = raw.find(b"\n", 12)
+            value = raw[12:j] if j >= 0 else raw[12:]
+            name = _names.get(value)
+            if name is None:
+                name = _name(value)
+            ev._cache = {"Event-Name": name}
+            ev._key = None if name == "CUSTOM" else name
+        else:
+            ev._cache = {}
+            ev._key = None
+        return ev
 
     # -- construction -------------------------------------------------------------
     @classmethod
@@ -72,6 +102,7 @@ class Event(Mapping[str, str]):
         ev.format = PLAIN
         ev._cache = {}
         ev._key = None
+        ev._miss = None
         table = {str(k): str(v) for k, v in headers.items()}
         if isinstance(body, bytes):
             body = body.decode("utf-8", "replace")
@@ -89,23 +120,28 @@ class Event(Mapping[str, str]):
     # -- hot path -----------------------------------------------------------------
     def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
         """Value of header ``name`` or ``default``."""
-        cache = self._cache
-        value = cache.get(name, _MISSING)
-        if value is not _MISSING:
+        value = self._cache.get(name)
+        if value is not None:
             return value
         if self._table is not None:
             return self._table.get(name, default)
         if self.format != PLAIN:
             return self._headers().get(name, default)
+        miss = self._miss
+        if miss is not None and name in miss:  # looked for before: no second scan
+            return default
         raw = self._raw
-        head, nlhead, n = _key(name)
+        k = _keys.get(name)
+        head, nlhead, n = k if k is not None else _key(name)
         if raw.startswith(head):
             i = n
         else:
             i = raw.find(nlhead)
-            if i < 0:
-                return default
-            if i > self._split and not self._in_headers(i):
+            if i < 0 or (i > self._split and not self._in_headers(i)):
+                if miss is None:
+                    miss = self._miss = set()
+                if len(miss) < 256:
+                    miss.add(name)
                 return default
             i += n + 1
         j = raw.find(b"\n", i)
@@ -113,7 +149,7 @@ class Event(Mapping[str, str]):
         value = (_unquote(value) if b"%" in value else value).decode("utf-8", "replace")
         if len(value) < 48:  # names, states, uuids: one string however many events hold it
             value = _intern(value)
-        cache[name] = value
+        self._cache[name] = value
         return value
 
     def decoded(self) -> Mapping[str, str]:
@@ -152,7 +188,8 @@ class Event(Mapping[str, str]):
     @property
     def name(self) -> str:
         """``Event-Name`` (``CUSTOM`` events also have :attr:`subclass`)."""
-        return self.get("Event-Name", "")
+        name = self._cache.get("Event-Name")
+        return name if name is not None else self.get("Event-Name", "")
 
     @property
     def subclass(self) -> str | None:
@@ -360,6 +397,15 @@ class Event(Mapping[str, str]):
     def to_plain(self) -> bytes:
         """Shorthand for ``to_frame("plain")``."""
         return self.to_frame(PLAIN)
+
+
+def _name(value: bytes) -> str:
+    """An ``Event-Name`` value as :meth:`Event.get` decodes it, memoised (bounded)."""
+    name = _intern((_unquote(value) if b"%" in value else value).decode("utf-8", "replace"))
+    if len(_names) > 1024:
+        _names.clear()
+    _names[value] = name
+    return name
 
 
 def _header_end(raw: bytes) -> int:

@@ -7,7 +7,8 @@ a client sends (commands). Feed bytes in any chunking; get the same messages out
 from __future__ import annotations
 
 from .errors import FrameTooLarge, ProtocolError
-from .frames import Command, Frame
+from .events import Event
+from .frames import EVENT_FORMATS, Command, Frame
 
 MAX_FRAME = 16 * 1024 * 1024
 MAX_HEADER = 1024 * 1024
@@ -192,8 +193,77 @@ _CT = {  # second line of the usual two-line block -> content type
 }
 
 
+_EVENT_PLAIN_CT = b"\nContent-Type: text/event-plain\n\n"
+_from_wire = Event.from_wire
+
+
 class Parser(_Reader):
-    """Reads server messages: ``Parser().feed(data) -> list[Frame]``."""
+    """Reads server messages: ``Parser().feed(data) -> list[Frame]``.
+
+    ``Parser(events=True)`` (the client's way) gives each event frame as its
+    :class:`Event` instead, built straight from the frame's bytes (no :class:`Frame`,
+    no header dict): ``feed(data) -> list[Frame | Event]``. ``on_frame``, if given,
+    turns each other frame into whatever it returns, in stream order, as it is read.
+    """
+
+    def __init__(self, max_frame: int = MAX_FRAME, max_header: int = MAX_HEADER, *,
+                 events: bool = False, on_frame=None) -> None:
+        super().__init__(max_frame, max_header)
+        self.events = events
+        self.on_frame = on_frame
+
+    def _parse(self, data: bytes, pos: int, base: int, out: list) -> None:
+        if not self.events:
+            return super()._parse(data, pos, base, out)
+        # the usual event frame, "Content-Length: N\nContent-Type: text/event-plain\n\n",
+        # is read in a few byte operations; any other frame takes the general path
+        n = len(data)
+        append = out.append
+        startswith = data.startswith
+        find = data.find
+        from_wire = _from_wire
+        block_end = self._block_end
+        head_of = self._head
+        message = self._message
+        while True:
+            if startswith(b"Content-Length: ", pos):
+                nl = find(b"\n", pos + 16, pos + 28)
+                if nl > 0 and startswith(_EVENT_PLAIN_CT, nl):
+                    value = data[pos + 16:nl]
+                    if value.isdigit():
+                        start = nl + 33
+                        stop = start + int(value)
+                        if stop <= n and stop - start <= self.max_frame:
+                            append(from_wire(data[start:stop]))
+                            pos = stop
+                            continue
+            # the general path (as _Reader._parse), one frame at a time
+            while pos < n and data[pos] in b"\r\n":  # tolerate blank lines between frames
+                pos += 1
+            end, gap = block_end(data, max(pos, self._scan))
+            if end < 0:
+                if n - pos > self.max_header:
+                    raise FrameTooLarge(
+                        f"header block longer than {self.max_header} bytes", base + pos,
+                        data[pos:])
+                self._tail = bytearray(data[pos:])
+                self._scan = max(0, n - pos - 3)
+                return
+            if end - pos > self.max_header:
+                raise FrameTooLarge(
+                    f"header block longer than {self.max_header} bytes", base + pos, data[pos:end])
+            self._scan = 0
+            at = base + pos
+            head, length = head_of(data[pos:end], at)
+            start = end + gap
+            stop = start + length
+            if stop > n:
+                self._pending = (head, length, at)
+                self._parts = [data[start:]] if start < n else []
+                self._have = n - start
+                return
+            append(message(head, data[start:stop], at))
+            pos = stop
 
     def _head(self, block: bytes, at: int) -> tuple:
         if block.startswith(_CL):  # fast path: "Content-Length: N\nContent-Type: T"
@@ -210,7 +280,13 @@ class Parser(_Reader):
     def _cap(self, headers: dict[str, str]) -> int:
         return self.max_reply if headers.get("Content-Type") == "api/response" else self.max_frame
 
-    def _message(self, head: tuple, body: bytes, at: int) -> Frame:
+    def _message(self, head: dict, body: bytes, at: int) -> Frame | Event:
+        if self.events:
+            fmt = EVENT_FORMATS.get(head.get("Content-Type", ""))
+            if fmt is not None:
+                return _from_wire(body) if fmt == "plain" else Event(body, fmt)
+            if self.on_frame is not None:
+                return self.on_frame(Frame(head, body, at))
         return Frame(head, body, at)
 
 

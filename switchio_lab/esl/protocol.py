@@ -318,7 +318,7 @@ class ClientProtocol:
     def __init__(self, *, inbound: bool = True) -> None:
         self.inbound = inbound
         self.subscriptions = Subscriptions()
-        self.parser = Parser()
+        self.parser = Parser(events=True, on_frame=self._frame_to_item)
         self.state = State.CLOSED
         self._pending: deque[tuple[Request, Any, bool]] = deque()
         self.disconnect_notice: Frame | None = None
@@ -330,7 +330,7 @@ class ClientProtocol:
     # -- life ------------------------------------------------------------------------
     def connection_made(self) -> None:
         """A new transport: fresh framing and wire state; subscriptions are kept."""
-        self.parser = Parser()
+        self.parser = Parser(events=True, on_frame=self._frame_to_item)
         self._pending.clear()
         self._large.clear()
         self.disconnect_notice = None
@@ -380,19 +380,20 @@ class ClientProtocol:
         Bytes that break the framing end the list with a :class:`FramingError` (the
         complete frames before them are reported first); the connection cannot go on.
         """
-        try:
-            frames = self.parser.feed(data)
+        try:  # events come out of the parser as Event objects, other frames as items
+            items = self.parser.feed(data)
         except ProtocolError as exc:
-            frames = exc.messages
-            self.frames_in += len(frames)
-            return [*map(self._frame_to_item, frames), FramingError(exc)]
-        self.frames_in += len(frames)
-        return [self._frame_to_item(frame) for frame in frames]
+            items = exc.messages
+            self.frames_in += len(items)
+            return [*items, FramingError(exc)]
+        self.frames_in += len(items)
+        return items
 
     def _frame_to_item(self, frame: Frame) -> Any:
+        """What a non-event frame says (the parser calls this as it reads the frame)."""
         ctype = frame.content_type
-        if ctype in EVENT_FORMATS:
-            return frame.event  # the frame's own (cached) event: one Event per frame
+        if ctype in EVENT_FORMATS:  # (the parser gives event frames as Event objects)
+            return frame.event
         if ctype == COMMAND_REPLY or ctype == API_RESPONSE:
             if not self._pending:
                 return Unsolicited(frame)

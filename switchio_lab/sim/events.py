@@ -23,8 +23,25 @@ def _encode(value: str) -> str:
     return fs_url_encode(value) if "%" in value else url_encode(value)
 
 
+def _line_at(text: str, key: str) -> tuple[int, int]:
+    """Where ``key``'s line is in an encoded block (start, end past its newline), or (-1, -1).
+    Exact: values are URL-encoded, so a raw newline only ever ends a line."""
+    head = key + ": "
+    if text.startswith(head):
+        i = 0
+    else:
+        i = text.find("\n" + head)
+        if i < 0:
+            return -1, -1
+        i += 1
+    j = text.find("\n", i)
+    return i, (j + 1 if j >= 0 else len(text))
+
+
 class Block(dict):
-    """An ordered header block whose plain encoding is cached until it changes.
+    """An ordered header block whose plain encoding is cached, and kept up to date a line
+    at a time as headers change (a channel's variables change one by one; re-encoding
+    its ~100 lines for each was most of the switch's CPU under load, issue 16).
 
     ``block.set(k, v)`` moves an existing key to the end, as FreeSWITCH does when a
     channel variable is set again.
@@ -37,21 +54,44 @@ class Block(dict):
         self._text: str | None = None
 
     def set(self, key: str, value: object) -> None:
-        self.pop(key, None)
-        dict.__setitem__(self, key, str(value))
-        self._text = None
+        value = str(value)
+        text = self._text
+        if text is not None and key in self:
+            i, j = _line_at(text, key)
+            text = None if i < 0 else text[:i] + text[j:]
+        dict.pop(self, key, None)
+        dict.__setitem__(self, key, value)
+        self._text = None if text is None else f"{text}{key}: {_encode(value)}\n"
 
     def __setitem__(self, key: str, value: object) -> None:
-        dict.__setitem__(self, key, str(value))
-        self._text = None
+        value = str(value)
+        text = self._text
+        if text is not None:
+            line = f"{key}: {_encode(value)}\n"
+            if key in self:  # it keeps its place
+                i, j = _line_at(text, key)
+                text = None if i < 0 else text[:i] + line + text[j:]
+            else:
+                text += line
+        dict.__setitem__(self, key, value)
+        self._text = text
 
     def __delitem__(self, key: str) -> None:
         dict.__delitem__(self, key)
-        self._text = None
+        self._drop(key)
 
     def pop(self, key: str, *default: Any) -> Any:  # type: ignore[override]
-        self._text = None
+        if key in self:
+            value = dict.pop(self, key)
+            self._drop(key)
+            return value
         return dict.pop(self, key, *default)
+
+    def _drop(self, key: str) -> None:
+        text = self._text
+        if text is not None:
+            i, j = _line_at(text, key)
+            self._text = None if i < 0 else text[:i] + text[j:]
 
     def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         for k, v in dict(*args, **kwargs).items():
@@ -60,6 +100,19 @@ class Block(dict):
     def clear(self) -> None:
         dict.clear(self)
         self._text = None
+
+    def setdefault(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        if key not in self:
+            self[key] = default
+        return dict.__getitem__(self, key)
+
+    def popitem(self) -> tuple[str, Any]:
+        self._text = None
+        return dict.popitem(self)
+
+    def __ior__(self, other: Any) -> Block:  # type: ignore[override,misc]
+        self.update(other)
+        return self
 
     def plain(self) -> str:
         text = self._text

@@ -40,6 +40,11 @@ MYEVENTS = frozenset({
 QUEUE_HIGH = 256
 QUEUE_LOW = 64
 FEED_SLICE = 4096  # bytes parsed per step
+#: what one connection writes is collected and written once per loop tick (one
+#: ``transport.write`` for every event and reply of the tick), or as soon as this much is
+#: waiting (so that the transport's buffer limits, and with them the backlog caps, still
+#: hold within a tick that fires thousands of events)
+WRITE_BATCH = 256 * 1024
 
 LOG_LEVELS = {"console": 0, "emerg": 0, "alert": 1, "crit": 2, "err": 3, "error": 3,
               "warning": 4, "notice": 5, "info": 6, "debug": 7}
@@ -78,6 +83,8 @@ class Listener(asyncio.Protocol):
         self._broken = False  # the client's framing broke: nothing more is parsed
         self._writable = asyncio.Event()
         self._writable.set()
+        self._out: list[bytes] = []  # written this tick, not yet given to the transport
+        self._out_size = 0
         self.closing = False
         self.connected_event: asyncio.Future[None] | None = None
         self._auth_timer: asyncio.TimerHandle | None = None
@@ -158,15 +165,53 @@ class Listener(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.paused = False
+        self._flush()
         while (self.backlog or self.log_backlog) and not self.paused and self.transport:
-            self.transport.write((self.backlog or self.log_backlog).popleft())
+            queue = self.backlog or self.log_backlog
+            chunk, size = [], 0
+            while queue and size < WRITE_BATCH:  # what was held back, in large writes
+                data = queue.popleft()
+                chunk.append(data)
+                size += len(data)
+            self.transport.write(b"".join(chunk))
         if not self.paused:
             self._writable.set()
 
     # -- output ---------------------------------------------------------------------
     def _write(self, data: bytes) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
+        """Write a reply (or notice) now: after the events batched before it, in order."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if self._out:
+            self._out.append(data)
+            self._flush()
+        else:
+            transport.write(data)
+
+    def _write_event(self, data: bytes) -> None:
+        """Batch an event frame: written with the others of this loop tick."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        out = self._out
+        out.append(data)
+        if len(out) == 1:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._out_size += len(data)
+        if self._out_size >= WRITE_BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Hand what was written since the last flush to the transport, in one write."""
+        out = self._out
+        if not out:
+            return
+        self._out = []
+        self._out_size = 0
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def _reply(self, text: str, **headers: str) -> None:
         self._write(replies.command_reply(text, headers or None))
@@ -177,6 +222,7 @@ class Listener(asyncio.Protocol):
             return
         if notice:
             self._write(replies.disconnect_notice(self.session.uuid if self.session else None))
+        self._flush()  # what was written before the goodbye goes out before the close
         self.node.listeners.discard(self)
         self.transport.close()
 
@@ -200,7 +246,7 @@ class Listener(asyncio.Protocol):
                 return
         data = event.frame(fmt)
         if not self.paused:
-            self._write(data)
+            self._write_event(data)
         elif len(self.backlog) < self.node.config.listener_queue:
             self.backlog.append(data)
         else:
