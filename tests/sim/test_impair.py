@@ -90,3 +90,25 @@ def test_loss_models_rates_and_bursts():
 def test_loss_models_refuse_invalid_values(rate, burst):
     with pytest.raises(ImpairmentError):
         gilbert_elliott_loss(10, rate, burst, np.random.default_rng(0))
+
+
+def test_loss_plan_is_one_fate_per_packet_shared_by_stats():
+    from switchio_lab.sim.media import Impairment, LossPlan, RtpStats
+
+    imp = Impairment(burst_loss=0.05, mean_burst=4)
+    plan = LossPlan(7, lambda k: imp)
+    k = np.arange(20_000)
+    lost = plan.lost(k)
+    assert lost.mean() == pytest.approx(0.05, abs=0.01)
+    edges = np.diff(np.concatenate([[0], lost.astype(np.int8), [0]]))
+    assert (np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).mean() == pytest.approx(
+        4, rel=0.15)  # bursts kept across calls of the plan, in order
+    assert np.array_equal(plan.lost(k[::-1])[::-1], lost)  # decided once: asked again, same
+    # a jitter buffer drops what comes later than it; without one nothing more is unheard
+    jb = Impairment(jitter_ms=20, jitter_dist="normal", jb_ms=20)
+    jplan = LossPlan(3, lambda k: jb)
+    late = jplan.jitter(k[:2000]) > 20
+    assert np.array_equal(jplan.unheard(k[:2000]), late) and 0.2 < late.mean() < 0.5
+    # the statistics lose exactly the plan's packets: 3000 sent, the plan's losses missing
+    stats = RtpStats(60.0, impairments=[(0.0, imp)], plan=LossPlan(7, lambda k: imp))
+    assert stats.inbound.media_packet_count == 3000 - int(lost[:3000].sum())
