@@ -250,7 +250,8 @@ class MediaPlane:
         p.parent.mkdir(parents=True, exist_ok=True)
         now = time.time() if now is None else now
         leg = self.leg(ch)
-        rec = leg.recordings[str(path)] = _Recording(p, Recorder(p, 8000, now), now)
+        rec = leg.recordings[str(path)] = _Recording(
+            p, Recorder(p, 8000, now, codec=ch.codec_name), now)
         ch.fire("RECORD_START", {"Record-File-Path": str(path)})
         ch.fire("MEDIA_BUG_START", {"Media-Bug-Function": "session_record",
                                     "Media-Bug-Target": str(path)})

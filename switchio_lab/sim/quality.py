@@ -43,7 +43,7 @@ def hangup_media(ch: Channel) -> list[tuple[str, str]]:
     stats = RtpStats(media_seconds=media_seconds, sent=sent or 0, received=heard or 0,
                      loss=cfg.loss, jitter_ms=cfg.jitter_ms, impairments=impairments, plan=plan,
                      dtmf_in=leg.dtmf_in if leg else 0, dtmf_out=leg.dtmf_out if leg else 0,
-                     seed=hash(ch.uuid) & 0xFFFF)
+                     seed=hash(ch.uuid) & 0xFFFF, codec=ch.codec_name)
     return list(stats.variables().items())
 
 
