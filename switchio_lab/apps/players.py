@@ -119,6 +119,68 @@ def default_clip(directory: str | os.PathLike[str] | None = None) -> Path:
     return path
 
 
+#: What :func:`speech_clip` says (Harvard sentences, IEEE 1969: the usual speech-quality
+#: test material), about 10 s at espeak-ng's default rate.
+SPEECH_TEXT = ("The birch canoe slid on the smooth planks. Glue the sheet to the dark blue "
+               "background. It is easy to tell the depth of a well. These days a chicken "
+               "leg is a rare dish.")
+
+
+class SpeechUnavailable(RuntimeError):
+    """espeak-ng is not installed (``apt-get install espeak-ng``)."""
+
+
+def speech_clip(directory: str | os.PathLike[str] | None = None,
+                text: str = SPEECH_TEXT, voice: str = "en-us") -> Path:
+    """Write (once, cached by text and voice) a speech clip for PESQ and return its path:
+    ``text`` spoken by Debian's ``espeak-ng`` (its output is free to use), resampled to an
+    8 kHz 16-bit mono WAV that :class:`PlayRec` can play (``clip=str(path)``). Raises
+    :class:`SpeechUnavailable` when ``espeak-ng`` is not installed. PESQ needs speech: a
+    tone has none of the structure it aligns and weighs."""
+    import hashlib
+    import shutil
+    import subprocess
+
+    import numpy as np
+
+    folder = Path(directory) if directory is not None else (
+        Path(tempfile.gettempdir()) / "switchio-lab" / "clips")
+    key = hashlib.sha1(f"{voice}\0{text}".encode()).hexdigest()[:12]
+    path = folder / f"speech-{voice}-{key}-8k.wav"
+    if path.is_file() and path.stat().st_size > 44:
+        return path
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise SpeechUnavailable("espeak-ng is not installed (apt-get install espeak-ng)")
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, raw = tempfile.mkstemp(dir=folder, suffix=".raw.wav")
+    os.close(fd)
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".wav.part")
+    os.close(fd)
+    try:
+        subprocess.run([exe, "-v", voice, "-w", raw, text], check=True,
+                       capture_output=True, timeout=60)
+        with wave.open(raw, "rb") as w:
+            rate = w.getframerate()
+            x = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float64)
+        # band-limited resampling to 8 kHz: keep the spectrum below 4 kHz
+        n_out = int(round(len(x) * CLIP_RATE / rate))
+        spec = np.fft.rfft(x)[: n_out // 2 + 1]
+        y = np.fft.irfft(spec, n_out) * (n_out / len(x))
+        y *= 0.5 * 32767 / max(1.0, float(np.abs(y).max()))  # peak at -6 dBFS
+        with wave.open(tmp, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(CLIP_RATE)
+            w.writeframes(np.round(y).astype("<i2").tobytes())
+        os.replace(tmp, path)
+    finally:
+        for f in (raw, tmp):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f)
+    return path
+
+
 async def _global(client: Any, name: str) -> str | None:
     """A global variable of the switch (None if unset)."""
     value = (await client.api(f"global_getvar {name}")).strip()

@@ -138,6 +138,24 @@ def pesq_nb(reference: np.ndarray, degraded: np.ndarray, rate: int = 8000) -> fl
         return math.nan
 
 
+
+def align(reference: np.ndarray, recording: np.ndarray) -> np.ndarray:
+    """The stretch of ``recording`` that lines up with ``reference`` (same length, found by
+    cross-correlation; zero-padded where the recording is short): a call recording starts
+    before the clip and ends after it, and PESQ scores two signals of one length."""
+    ref = np.asarray(reference, dtype="float64")
+    rec = np.asarray(recording, dtype="float64")
+    if not len(ref) or not len(rec):
+        return np.zeros(len(ref))
+    n = 1 << int(np.ceil(np.log2(len(ref) + len(rec))))
+    corr = np.fft.irfft(np.fft.rfft(rec, n) * np.conj(np.fft.rfft(ref, n)), n)
+    lag = int(np.argmax(corr[: len(rec)]))  # the recording lags the reference
+    out = np.zeros(len(ref))
+    part = rec[lag: lag + len(ref)]
+    out[: len(part)] = part
+    return out
+
+
 # --- CDR columns ----------------------------------------------------------------------------
 
 QUALITY_COLUMNS = ["has_audio", "fs_mos", "fs_quality", "loss_rate", "r_factor", "emodel_mos"]

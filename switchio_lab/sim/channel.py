@@ -259,19 +259,26 @@ class Channel:
         b["Caller-Privacy-Hide-Number"] = "false"
         return b
 
+    @property
+    def codec_name(self) -> str:
+        """The audio codec negotiated for this leg's call (PCMU or PCMA)."""
+        return self.dialog.codec if self.dialog is not None else "PCMU"
+
     def set_codec(self) -> None:
+        name = self.codec_name
         self.codec.update({
-            "Channel-Read-Codec-Name": "PCMU", "Channel-Read-Codec-Rate": "8000",
-            "Channel-Read-Codec-Bit-Rate": "64000", "Channel-Write-Codec-Name": "PCMU",
+            "Channel-Read-Codec-Name": name, "Channel-Read-Codec-Rate": "8000",
+            "Channel-Read-Codec-Bit-Rate": "64000", "Channel-Write-Codec-Name": name,
             "Channel-Write-Codec-Rate": "8000", "Channel-Write-Codec-Bit-Rate": "64000"})
 
     def fire_codec_pair(self) -> None:
         """The two CODEC events of media negotiation, with FreeSWITCH's odd extra headers."""
-        self.fire("CODEC", {"channel-read-codec-name": "PCMU", "channel-read-codec-rate": "8000",
+        name = self.codec_name
+        self.fire("CODEC", {"channel-read-codec-name": name, "channel-read-codec-rate": "8000",
                             "channel-read-codec-bit-rate": "64000"})
-        self.setvars(sipvars.read_codec())
+        self.setvars(sipvars.read_codec(name))
         self.fire("CODEC", {"Channel-Write-codec-bit-rate": "64000"})
-        self.setvars(sipvars.write_codec())
+        self.setvars(sipvars.write_codec(name))
 
     # -- answer / progress ----------------------------------------------------------------
     @property

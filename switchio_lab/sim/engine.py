@@ -203,7 +203,8 @@ class Engine:
             caller_user=cid_number, caller_host=node.config.address, caller_port=local_port,
             callee_user=user, callee_host=host, callee_port=port, profile=profile,
             caller_name=variables.get("origination_caller_id_name") or (
-                caller.cid_name if caller else None), bridged=caller is not None)
+                caller.cid_name if caller else None), bridged=caller is not None,
+            codec=caller.codec_name if caller is not None else sipvars.codec_of(variables))
         name = f"sofia/{profile}/{user}@{host}:{port}"
         a = self._outgoing(name, user, variables, "sofia", dialog, caller)
         # the INVITE carries the leg's sip_h_* variables (its own and, for a bridge's leg,

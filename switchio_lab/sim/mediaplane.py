@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .media import Recorder
-from .media.impair import CALL_VARIABLES, Impairment, ImpairmentError, Timeline
+from .media.impair import CALL_VARIABLES, Impairment, ImpairmentError, LossPlan, Timeline
 
 if TYPE_CHECKING:
     from .channel import Channel
@@ -66,6 +68,8 @@ class Leg:
     #: the address of the node whose packets this leg heard, and the call's impair_* vars
     heard_from: str | None = None
     call_vars: dict[str, str] = field(default_factory=dict)
+    #: the fate of each packet this leg receives (recording and statistics share it)
+    plan: LossPlan | None = None
 
 
 def _call_vars(*legs: Channel) -> dict[str, str]:
@@ -144,7 +148,7 @@ class MediaPlane:
             far_leg.heard_from = ch.node.config.address
             far_leg.call_vars = _call_vars(ch, far)
             far_leg.heard.append(span)
-            far.node.media._record(far, span)
+            far.node.media._record(far, span, heard=True)
             if far_leg.echo:  # echoed straight back to the player
                 leg.heard_from = far.node.config.address
                 leg.call_vars = far_leg.call_vars
@@ -161,15 +165,81 @@ class MediaPlane:
     def echo(self, ch: Channel, on: bool) -> None:
         self.leg(ch).echo = on
 
-    def _record(self, ch: Channel, span: Span) -> None:
+    def _record(self, ch: Channel, span: Span, heard: bool = False) -> None:
         leg = self.legs.get(ch.uuid)
         if leg is None:
             return
         for rec in leg.recordings.values():
             at = span.start - rec.started
             length = None if span.end is None else span.end - span.start
-            handle = rec.recorder.add(span.media, at, length)
+            mask = self._heard_mask(ch, span, rec.started) if heard else None
+            handle = rec.recorder.add(span.media, at, length, mask)
             span.handles.append((rec.recorder, handle, rec.started))
+
+    # -- what the network did to the packets a leg received ---------------------------------
+    def loss_plan(self, ch: Channel) -> LossPlan | None:
+        """The :class:`~.media.impair.LossPlan` of the packets ``ch`` receives (None when
+        neither its link nor its call's ``impair_*`` variables impair them): the recording
+        of ``ch`` and its RTP statistics at hangup lose the same packets."""
+        leg = self.legs.get(ch.uuid)
+        if leg is None or leg.heard_from is None or not ch.answered_at:
+            return None
+        if leg.plan is not None:
+            return leg.plan
+        source = leg.heard_from
+        if self.links.get(source) is None and not leg.call_vars:
+            return None
+        t0 = ch.answered_at
+        cache: dict[tuple[int, int], Impairment] = {}
+
+        def impairment_at(k: int) -> Impairment:
+            line = self.links.get(source)
+            t = t0 + k * 0.020
+            base, which = Impairment(), -1
+            if line is not None:
+                for i in range(len(line.changes) - 1, -1, -1):
+                    if i == 0 or line.changes[i][0] <= t:
+                        base, which = line.changes[i][1], i
+                        break
+            key = (which, id(base))
+            imp = cache.get(key)
+            if imp is None:
+                imp = base
+                if leg.call_vars:
+                    try:
+                        imp = Impairment.from_variables(leg.call_vars, base=base) or base
+                    except ImpairmentError:
+                        imp = base
+                cache[key] = imp
+            return imp
+
+        leg.plan = LossPlan(hash(ch.uuid) & 0xFFFF, impairment_at)
+        return leg.plan
+
+    def _heard_mask(self, ch: Channel, span: Span, rec_started: float) -> Any:
+        """The recorder mask of a span ``ch`` hears: silence for the 20 ms frames whose
+        packets its :meth:`loss_plan` loses (or its jitter buffer drops as too late)."""
+        def mask(lo: int, hi: int) -> np.ndarray:
+            out = np.ones(hi - lo, bool)
+            plan = self.loss_plan(ch)
+            answered = ch.answered_at
+            if plan is None or not answered:
+                return out
+            t = rec_started + np.arange(lo, hi) / 8000.0  # absolute time of each sample
+            start = max(span.start, answered)
+            ms = plan.ptime / 1000.0
+            inside = t >= start
+            if not inside.any():
+                return out
+            # packet k as the statistics number it: sent k × ptime after the answer
+            k = (np.floor((start - answered) / ms + 1e-9)
+                 + np.floor((t[inside] - start) / ms + 1e-9)).astype(np.int64)
+            ks = np.unique(k)
+            gone = ks[plan.unheard(ks)]
+            out[inside] = ~np.isin(k, gone)
+            return out
+
+        return mask
 
     # -- recording ------------------------------------------------------------------------
     def start_record(self, ch: Channel, path: str, now: float | None = None) -> Path:
@@ -180,12 +250,17 @@ class MediaPlane:
         p.parent.mkdir(parents=True, exist_ok=True)
         now = time.time() if now is None else now
         leg = self.leg(ch)
-        rec = leg.recordings[str(path)] = _Recording(p, Recorder(p, 8000, now), now)
+        rec = leg.recordings[str(path)] = _Recording(
+            p, Recorder(p, 8000, now, codec=ch.codec_name), now)
         ch.fire("RECORD_START", {"Record-File-Path": str(path)})
         ch.fire("MEDIA_BUG_START", {"Media-Bug-Function": "session_record",
                                     "Media-Bug-Target": str(path)})
-        for span in [*leg.playing, *[s for s in leg.heard if s.end is None]]:
+        for span in leg.playing:
             handle = rec.recorder.add(span.media, span.start - now, None)
+            span.handles.append((rec.recorder, handle, now))
+        for span in [s for s in leg.heard if s.end is None]:
+            handle = rec.recorder.add(span.media, span.start - now, None,
+                                      self._heard_mask(ch, span, now))
             span.handles.append((rec.recorder, handle, now))
         return p
 

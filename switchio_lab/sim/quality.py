@@ -39,10 +39,11 @@ def hangup_media(ch: Channel) -> list[tuple[str, str]]:
     heard = _relative(leg.heard, answered, end) if leg and answered else []
     cfg = ch.node.config
     impairments = _impairments(ch, leg, answered, end) if answered else None
+    plan = leg.plan if leg is not None and impairments is not None else None
     stats = RtpStats(media_seconds=media_seconds, sent=sent or 0, received=heard or 0,
-                     loss=cfg.loss, jitter_ms=cfg.jitter_ms, impairments=impairments,
+                     loss=cfg.loss, jitter_ms=cfg.jitter_ms, impairments=impairments, plan=plan,
                      dtmf_in=leg.dtmf_in if leg else 0, dtmf_out=leg.dtmf_out if leg else 0,
-                     seed=hash(ch.uuid) & 0xFFFF)
+                     seed=hash(ch.uuid) & 0xFFFF, codec=ch.codec_name)
     return list(stats.variables().items())
 
 

@@ -54,6 +54,8 @@ class Dialog:
     headers: dict[str, str] = field(default_factory=dict)  # sip_h_X-* travelling in the INVITE
     #: sent by a bridge's leg: it offers its originator's codec only
     bridged: bool = False
+    #: the audio codec the two ends settle on (PCMU unless the call asks for PCMA)
+    codec: str = "PCMU"
 
     @property
     def req_uri(self) -> str:
@@ -162,26 +164,43 @@ def inbound_invite(d: Dialog, stamp: int) -> list[tuple[str, str]]:
         ("audio_media_flow", "sendrecv"),
         ("remote_media_ip", d.caller_host),
         ("remote_media_port", str(d.caller_media_port)),
-        ("rtp_audio_recv_pt", "0"),
-    ] + codec_negotiated()
+        ("rtp_audio_recv_pt", PAYLOAD_TYPES[d.codec]),
+    ] + codec_negotiated(d.codec)
     return out
 
 
-def codec_negotiated() -> list[tuple[str, str]]:
+#: RTP payload types of the codecs the embedded switch negotiates
+PAYLOAD_TYPES = {"PCMU": "0", "PCMA": "8"}
+
+
+def codec_of(variables: dict[str, str]) -> str:
+    """The codec a call asks for in its originate variables: ``absolute_codec_string``
+    (its first codec, as FreeSWITCH takes it) or the lab's ``impair_codec``; PCMU otherwise
+    (and for anything but PCMU/PCMA, which is all the embedded switch speaks)."""
+    for var in ("absolute_codec_string", "impair_codec"):
+        value = (variables.get(var) or "").strip().strip("'\"")
+        if value:
+            name = value.split(",")[0].split("@")[0].strip().upper()
+            if name in PAYLOAD_TYPES:
+                return name
+    return "PCMU"
+
+
+def codec_negotiated(codec: str = "PCMU") -> list[tuple[str, str]]:
     return [
-        ("rtp_use_codec_name", "PCMU"), ("rtp_use_codec_rate", "8000"),
+        ("rtp_use_codec_name", codec), ("rtp_use_codec_rate", "8000"),
         ("rtp_use_codec_ptime", "20"), ("rtp_use_codec_channels", "1"),
-        ("rtp_last_audio_codec_string", "PCMU@8000h@20i@1c"),
+        ("rtp_last_audio_codec_string", f"{codec}@8000h@20i@1c"),
     ]
 
 
-def read_codec() -> list[tuple[str, str]]:
-    return [("read_codec", "PCMU"), ("original_read_codec", "PCMU"), ("read_rate", "8000"),
+def read_codec(codec: str = "PCMU") -> list[tuple[str, str]]:
+    return [("read_codec", codec), ("original_read_codec", codec), ("read_rate", "8000"),
             ("original_read_rate", "8000")]
 
 
-def write_codec() -> list[tuple[str, str]]:
-    return [("write_codec", "PCMU"), ("write_rate", "8000"), ("dtmf_type", "rfc2833")]
+def write_codec(codec: str = "PCMU") -> list[tuple[str, str]]:
+    return [("write_codec", codec), ("write_rate", "8000"), ("dtmf_type", "rfc2833")]
 
 
 def inbound_answer(d: Dialog) -> list[tuple[str, str]]:
@@ -251,8 +270,8 @@ def outbound_answered(d: Dialog) -> list[tuple[str, str]]:
         ("remote_audio_media_flow", "sendrecv"),
         ("remote_media_ip", d.callee_host),
         ("remote_media_port", str(d.callee_media_port)),
-        ("rtp_audio_recv_pt", "0"),
-    ] + codec_negotiated()
+        ("rtp_audio_recv_pt", PAYLOAD_TYPES[d.codec]),
+    ] + codec_negotiated(d.codec)
 
 
 SIP_PHRASES = {

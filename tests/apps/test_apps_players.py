@@ -18,7 +18,7 @@ from switchio_lab import apps
 from switchio_lab.apps import AppManager
 from switchio_lab.apps.players import CLIP_TONES, PlayRec, RecInfo, TonePlay, default_clip
 from switchio_lab.pool import NodePool
-from switchio_lab.sim.media import read_wav
+from switchio_lab.sim.media import read_wav, ulaw_decode, ulaw_encode
 from switchio_lab.testing import pause, until
 
 
@@ -229,3 +229,68 @@ async def test_toneplay_caller_hung_up_before_its_park_gets_no_playback() -> Non
     finally:
         await client.disconnect()
         await node.stop()
+
+
+async def test_pesq_on_playrec_recordings_carries_the_real_losses(clients, sim_cluster,
+                                                                  tmp_path: Path) -> None:
+    """PESQ-NB of espeak-ng speech played by PlayRec against the callee's recording, per
+    class of call (the call's ``impair_loss``): the recording loses the frames whose packets
+    the network lost -- the same packets the leg's RTP statistics count.
+
+    Issue 11's figures: codec only ~3.95, 2 % ~3.4-3.5, 5 % ~2.9-3.1. A lost 20 ms frame is
+    silence here (no concealment). Over 40 loss patterns on this 9 s clip the model gives
+    3.96 (codec only), 3.32 +- 0.26 (2 %) and 2.62 +- 0.22 (5 %, i.e. 0.3-0.5 below the
+    figure: silence costs more than concealment). Three calls a class: the 2 % mean is held
+    to the figure +- 0.55 (3 sd of a 3-call mean plus the model's -0.13), the 5 % one to
+    2.2-3.1."""
+    pesq = pytest.importorskip("pesq")  # noqa: F841 -- the optional 'quality' extra
+    from switchio_lab.apps.players import SpeechUnavailable, speech_clip
+    from switchio_lab.measure.quality import align, pesq_nb
+
+    try:
+        clip = speech_clip()
+    except SpeechUnavailable:
+        pytest.skip("espeak-ng is not installed")
+    reference, _ = read_wav(clip)
+    c1, _ = clients
+    node = sim_cluster[0]
+    got: list[RecInfo] = []
+    cdr: dict[str, dict[str, str]] = {}
+    c1.connection.on_event(
+        lambda ev: cdr.__setitem__(ev.uuid, dict(ev.headers)), "CHANNEL_HANGUP_COMPLETE")
+    await c1.connection.subscribe("CHANNEL_HANGUP_COMPLETE")
+    await c1.load_app(PlayRec, on_value="pesq", clip=str(clip),
+                      clip_length=len(reference) / 8000, callback=got.append, rec_period=0,
+                      rec_dir=str(tmp_path), tail=0.2)
+    classes = {"clean": 0.0, "2%": 0.02, "5%": 0.05}
+    calls = {name: [] for name in classes}
+    for name, loss in classes.items():
+        for i in range(1 if name == "clean" else 3):
+            extra = {"impair_loss": str(loss)} if loss else {}
+            job = await c1.originate(f"pesq{i}@{node.sip_address()}", app_id="pesq", **extra)
+            assert (await job.wait(5)).startswith("+OK")
+            calls[name].append(job.sess_uuid)
+    await until(lambda: len(got) == 7 and not c1.listener.sessions, timeout=40)
+    by_caller = {Path(info.caller_file).stem.removeprefix("caller_"): info for info in got}
+    scores: dict[str, list[float]] = {}
+    for name, uuids in calls.items():
+        for uuid in uuids:
+            info = by_caller[uuid]
+            recording, rate = read_wav(info.callee_file)
+            heard_clip = align(reference, recording)
+            scores.setdefault(name, []).append(pesq_nb(reference, heard_clip))
+            coded = ulaw_decode(ulaw_encode(reference)).astype(float)
+            silenced = int(np.sum((heard_clip == 0) & (coded != 0)))  # samples of lost frames
+            callee = cdr[Path(info.callee_file).stem.removeprefix("callee_")]
+            flaws = int(callee["variable_rtp_audio_in_flaw_total"])
+            # the frames silenced in the recording are the packets the statistics miss
+            sent = int(cdr[uuid]["variable_rtp_audio_out_media_packet_count"])
+            heard = int(callee["variable_rtp_audio_in_media_packet_count"])
+            assert (flaws > 0) == (name != "clean") and (sent - heard > 0) == (flaws > 0)
+            # (a lost frame in a pause of the speech silences nothing that was not silent)
+            assert 0.5 * (sent - heard) <= silenced / 160 <= sent - heard + 1
+    mean = {k: float(np.mean(v)) for k, v in scores.items()}
+    assert mean["clean"] == pytest.approx(3.95, abs=0.1)
+    assert mean["2%"] == pytest.approx(3.45, abs=0.55)
+    assert 2.2 <= mean["5%"] <= 3.1
+    assert mean["5%"] < mean["2%"] < mean["clean"]

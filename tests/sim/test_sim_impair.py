@@ -49,7 +49,9 @@ async def _call(n2, c1, c2, uuid: str, vars_: str = "", hold: float = 1.0):
     assert (await job.wait(scaled(3))).startswith("+OK")
     c1.remove_callback(on1)
     c2.remove_callback(on2)
-    return {k: {n[9:]: v for n, v in h.items() if n.startswith("variable_rtp_audio_in_")}
+    keep = ("variable_rtp_audio_in_", "variable_read_codec", "variable_write_codec",
+            "variable_rtp_use_codec_name", "variable_rtp_audio_recv_pt")
+    return {k: {n[9:]: v for n, v in h.items() if n.startswith(keep)}
             for k, h in done.items()}
 
 
@@ -74,6 +76,26 @@ async def test_a_link_is_impaired_per_direction(sim_cluster: Cluster, connect):
     per_call = await _call(n2, c1, c2, "imp-2", ",impair_loss=0.3")
     assert int(per_call["callee"]["rtp_audio_in_flaw_total"]) > 0
     assert int(per_call["caller"]["rtp_audio_in_flaw_total"]) > 0
+
+
+@pytest.mark.asyncio
+async def test_the_codec_is_negotiated_per_call(sim_cluster: Cluster, connect):
+    n1, n2 = sim_cluster
+    c1, c2 = await connect(n1), await connect(n2)
+    await c1.subscribe("ALL")
+    await c2.subscribe("ALL")
+    default = await _call(n2, c1, c2, "codec-0", hold=0.3)
+    alaw = await _call(n2, c1, c2, "codec-1", ",absolute_codec_string=PCMA", hold=0.3)
+    lab = await _call(n2, c1, c2, "codec-2", ",impair_codec=pcma", hold=0.3)
+    for leg in ("caller", "callee"):
+        assert default[leg]["read_codec"] == default[leg]["write_codec"] == "PCMU"
+        assert default[leg]["rtp_use_codec_name"] == "PCMU"
+        for call in (alaw, lab):
+            assert call[leg]["read_codec"] == call[leg]["write_codec"] == "PCMA"
+            assert call[leg]["rtp_use_codec_name"] == "PCMA"
+            assert call[leg]["rtp_audio_recv_pt"] == "8"
+            # G.711 either way: the same packets and bytes
+            assert call[leg]["rtp_audio_in_media_packet_count"] != "0"
 
 
 def test_a_change_applies_to_packets_from_that_moment():

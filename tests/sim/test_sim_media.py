@@ -364,6 +364,18 @@ def test_mos_formula_matches_capture(media_events: list[Event]) -> None:
     assert quality_from_flaws(0, 0) == 100 and quality_from_flaws(40, 41) == 100
 
 
+def test_hangup_forced_mos_reproduces_capture_flaws(media_events: list[Event]) -> None:
+    """call_media's caller: 36 flaws, R 10 over 40 counted packets. "Late" flaws (one per
+    timer tick after 2 s without a packet, each followed by the consecutive-flaw penalty of
+    2) only ever reach 1, 4, 7, ... (3k + 1); 36 = 34 + 2 comes from the forced do_mos of
+    switch_rtp_sync_stats() at hangup. 49 packets (40 past the 9-packet lead-in), then
+    silence until hangup, give exactly the capture's numbers."""
+    real = _rtp_vars(_hangups(media_events)["outbound"])
+    ours = RtpStats(3.4, received=[(0.18, 0.98)]).variables()
+    keys = ("rtp_audio_in_flaw_total", "rtp_audio_in_quality_percentage", "rtp_audio_in_mos")
+    assert {k: ours[k] for k in keys} == {k: real[k] for k in keys}
+
+
 def test_no_media_call_reproduces_call_basic(basic_events: list[Event]) -> None:
     for direction, ev in _hangups(basic_events).items():
         real = _rtp_vars(ev)

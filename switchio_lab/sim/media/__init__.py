@@ -26,6 +26,7 @@ from .g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from .impair import (
     Impairment,
     ImpairmentError,
+    LossPlan,
     Timeline,
     burst_ratio,
     gilbert_elliott_loss,
@@ -60,6 +61,7 @@ __all__ = [
     "Media",
     "MediaError",
     "OutboundStats",
+    "LossPlan",
     "Recorder",
     "RtpStats",
     "Timeline",

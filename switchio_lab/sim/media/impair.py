@@ -230,3 +230,63 @@ class Timeline:
             if hi > lo:
                 out.append((lo, hi, imp))
         return out
+
+
+class LossPlan:
+    """The fate of each packet of one received stream, decided once, in order, and shared
+    by everything that needs it: the recording of the listener (a lost frame is silence
+    there) and the RTP statistics at hangup (a lost packet is a sequence gap there).
+
+    Packet ``k`` is the one sent ``k × ptime`` ms after ``t0`` (the listener's answer);
+    ``impairment_at(k)`` is the impairment in force when it was sent. Gilbert–Elliott loss
+    keeps its chain state from packet to packet, so bursts span the whole stream.
+    """
+
+    def __init__(self, seed: int, impairment_at: Any, ptime: int = 20) -> None:
+        self.ptime = ptime
+        self.impairment_at = impairment_at
+        self._rng = np.random.default_rng(seed)
+        self._lost: list[bool] = []
+        self._jitter: list[float] = []
+        self._bad = False  # Gilbert–Elliott state
+
+    def _extend(self, upto: int) -> None:
+        rng = self._rng
+        while len(self._lost) <= upto:
+            imp = self.impairment_at(len(self._lost))
+            lost = bool(imp.loss) and rng.random() < imp.loss
+            if imp.burst_loss:
+                q = 1.0 / imp.mean_burst
+                p = imp.burst_loss * q / (1.0 - imp.burst_loss)
+                lost = lost or self._bad
+                self._bad = rng.random() >= q if self._bad else rng.random() < p
+            else:
+                self._bad = False
+            self._lost.append(lost)
+            self._jitter.append(float(imp.jitter(1, rng)[0]) if imp.jitter_ms else 0.0)
+
+    def lost(self, k: np.ndarray) -> np.ndarray:
+        """Which packets ``k`` the network loses (before any jitter buffer)."""
+        k = np.asarray(k, np.int64)
+        if len(k):
+            self._extend(int(k.max()))
+        return np.asarray(self._lost, bool)[k] if len(k) else np.zeros(0, bool)
+
+    def jitter(self, k: np.ndarray) -> np.ndarray:
+        """The extra delay (ms) of packets ``k``."""
+        k = np.asarray(k, np.int64)
+        if len(k):
+            self._extend(int(k.max()))
+        return np.asarray(self._jitter)[k] if len(k) else np.zeros(0)
+
+    def unheard(self, k: np.ndarray) -> np.ndarray:
+        """Which packets ``k`` the listener never plays: lost, or later than its jitter
+        buffer (with no buffer a late packet still plays, out of order)."""
+        k = np.asarray(k, np.int64)
+        out = self.lost(k)
+        jit = self.jitter(k)
+        for i, kk in enumerate(k.tolist()):
+            jb = self.impairment_at(kk).jb_ms
+            if jb is not None and jit[i] > jb:
+                out[i] = True
+        return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 import wave
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -20,6 +21,7 @@ class _Source:
     media: Media
     start: int  # recorder sample where the media's sample 0 plays (may be negative)
     end: int | None  # exclusive recorder sample where it stops (None: forever)
+    mask: Any = None  # (lo, hi) recorder samples -> bool array: False where nothing came in
 
 
 class Recorder:
@@ -63,9 +65,11 @@ class Recorder:
         return self._written
 
     def add(self, media: Media | np.ndarray, at_time: float,
-            duration: float | None = None) -> int:
+            duration: float | None = None, mask: Any = None) -> int:
         """Mix ``media`` (or raw samples at the recorder's rate) from ``at_time`` seconds
-        after the start, for at most ``duration`` seconds; returns a handle for :meth:`cut`."""
+        after the start, for at most ``duration`` seconds; returns a handle for :meth:`cut`.
+        ``mask(lo, hi)``, if given, says which recorder samples ``lo..hi`` of it came in
+        (False: its packet was lost, the listener heard silence there)."""
         if self._closed:
             raise ValueError("recorder is closed")
         if not isinstance(media, Media):
@@ -82,7 +86,7 @@ class Recorder:
         handle = self._next_handle
         self._next_handle += 1
         if end is None or end > self._written:
-            self._sources[handle] = _Source(media, start, end)
+            self._sources[handle] = _Source(media, start, end, mask)
         self._flush(start - round(self.lookback * self.rate))
         return handle
 
@@ -133,9 +137,14 @@ class Recorder:
                 a = max(lo, src.start)
                 b = hi if src.end is None else min(hi, src.end)
                 if b > a:
-                    mix[a - lo : b - lo] += src.media.chunk(self.rate, a - src.start,
-                                                            b - src.start)
-                    active[a - lo : b - lo] = True
+                    chunk = src.media.chunk(self.rate, a - src.start, b - src.start)
+                    if src.mask is not None:
+                        heard = src.mask(a, b)
+                        chunk = np.where(heard, chunk, 0)
+                        active[a - lo : b - lo] |= heard
+                    else:
+                        active[a - lo : b - lo] = True
+                    mix[a - lo : b - lo] += chunk
             out = _to_int16(mix)
             if self.codec is not None and active.any():
                 # only what was sent goes through the codec; with no RTP the recording

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .impair import Impairment
+from .impair import Impairment, LossPlan
 from .tones import dtmf_packet_count
 
 # --- RTP statistics -----------------------------------------------------------------------
@@ -58,7 +58,7 @@ def freeswitch_score(lost: Sequence[bool] | np.ndarray, ptime: int = 20) -> tupl
             sim.late_ticks(max(0, round((t - prev) / ptime) - 1), one_second)
         sim.check_jitter(1 + i % 65535, _CLOCK_BASE_MS + t)
         prev = t
-    sim.do_mos(False)
+    sim.do_mos(True)  # switch_rtp_sync_stats() at hangup
     return sim.R, sim.mos
 
 
@@ -227,7 +227,9 @@ class RtpStats:
     ``impairments`` (``[(seconds from answer, Impairment), ...]``, each in force for the
     packets sent from then on) replaces ``loss``/``jitter_ms`` with the full model of
     :class:`~.impair.Impairment`: random and bursty loss, one-way delay, jitter and a jitter
-    buffer whose late packets are lost to the listener.
+    buffer whose late packets are lost to the listener. ``plan`` (a
+    :class:`~.impair.LossPlan` over the same impairments) decides each packet's loss and
+    jitter instead of ``seed``, so a recording made from the same plan lost the same frames.
 
     The received stream is replayed through the bookkeeping of ``switch_rtp.c``
     (``check_jitter``, ``do_mos``, the timer's "late" flaws), so flaws, the quality
@@ -247,6 +249,7 @@ class RtpStats:
     seed: int = 0
     ringing_seconds: float = 0.0
     impairments: Sequence[tuple[float, Impairment]] | None = None
+    plan: LossPlan | None = None
     inbound: InboundStats = field(init=False)
     outbound: OutboundStats = field(init=False)
     rtcp_packet_count: int = field(init=False, default=0)
@@ -329,8 +332,13 @@ class RtpStats:
             idx = np.flatnonzero(which == i)
             if not len(idx):
                 continue
-            keep[idx] &= ~imp.lost(len(idx), rng)
-            jitter = imp.jitter(len(idx), rng)
+            if self.plan is not None:
+                k = (send_ms[idx] // self.ptime).astype(np.int64)
+                keep[idx] &= ~self.plan.lost(k)
+                jitter = self.plan.jitter(k)
+            else:
+                keep[idx] &= ~imp.lost(len(idx), rng)
+                jitter = imp.jitter(len(idx), rng)
             if imp.jb_ms is not None:  # late for the buffer: lost to the listener
                 keep[idx] &= jitter <= imp.jb_ms
                 arrival[idx] += imp.delay_ms + imp.jb_ms  # played out on the buffer's clock
@@ -352,7 +360,11 @@ class RtpStats:
             prev = t
         if prev is not None:
             sim.late_ticks(int((media_ms - prev) / self.ptime), one_second)
-        sim.do_mos(False)  # switch_rtp_get_stats() at hangup
+        # at hangup switch_rtp_sync_stats() calls do_mos(rtp_session, SWITCH_TRUE): R is
+        # recomputed over every packet received, and a forced call while the last
+        # packets were flaws adds one more penalty of 2 (call_media's caller: 34 + 2 = 36
+        # flaws, R = 10 over 40 packets; "late" flaws alone only ever reach 3k + 1)
+        sim.do_mos(True)
         ticks = int(media_ms / self.ptime + 1e-9)
         return sim, len(arrival), max(0, ticks - len(arrival))
 
