@@ -325,7 +325,8 @@ def test_a_killed_writer_loses_at_most_the_last_second(tmp_path: Path) -> None:
     try:
         for line in proc.stdout:  # type: ignore[union-attr]
             appended.append(float(line.split()[1]))
-            if len(appended) >= 90:  # ~1.8 s of rows
+            # rows over more than the second a kill may lose, whatever the time scale
+            if appended[-1] - appended[0] >= 1.6 + scaled(0.1):
                 break
         killed_at = time.time()
         os.kill(proc.pid, signal.SIGKILL)
@@ -339,7 +340,7 @@ def test_a_killed_writer_loses_at_most_the_last_second(tmp_path: Path) -> None:
     # a prefix of what was appended, in order, holding every row older than a second
     assert df["uuid"].tolist() == [f"leg-{i}" for i in range(n)]
     older = sum(1 for t in appended if t <= killed_at - 1.0 - scaled(0.1))
-    assert older >= 30 and n >= older, (n, older, len(appended))
+    assert older >= 10 and n >= older, (n, older, len(appended))
     assert storage._read_meta(run)["closed"] is None  # it never closed
 
 
