@@ -116,7 +116,9 @@ async def phase(crash: bool) -> dict[str, object]:
 
         def on_event(ev) -> None:
             if ev.name == "PLAYBACK_START":
-                started.add(ev.uuid)
+                # one raced into the answer->park window is cut when it closes: silent
+                if ev.get("Channel-State") != "CS_CONSUME_MEDIA":
+                    started.add(ev.uuid)
             elif ev.name in ("CHANNEL_PARK", "CHANNEL_CREATE", "CHANNEL_HANGUP"):
                 if ev.get("Call-Direction") == "outbound":
                     ts = int(ev["Event-Date-Timestamp"]) / 1e6
