@@ -153,7 +153,7 @@ async def transfer(ch: Channel, arg: str) -> str:
 @app("playback")
 async def playback(ch: Channel, arg: str) -> str:
     if not ch.media_ready:  # the answer->park window of a calling leg: no media yet
-        return "PLAYBACK ERROR"
+        return await _raced_playback(ch, arg)
     try:
         media = parse_media(arg, ch.node.sound_dir)
     except MediaError:
@@ -173,6 +173,45 @@ async def playback(ch: Channel, arg: str) -> str:
         raise
     _playback_stopped(ch, media, arg, started, status)
     return "FILE PLAYED"
+
+
+async def _raced_playback(ch: Channel, arg: str) -> str:
+    """A ``playback`` in a calling leg's answer->park window (CS_CONSUME_MEDIA) fails
+    ``PLAYBACK ERROR``, as on FreeSWITCH (``call_answer_race``), in one of two ways: at
+    once, or after a PLAYBACK_START, with its PLAYBACK_STOP (``Playback-Status: done``)
+    when the window closes. FreeSWITCH started every raced playback whose park came a
+    tick or more after it ran (3 of 3) and some of those whose park fell in the same tick
+    (4 of 11: ``raced_playback_start``)."""
+    node = ch.node
+    try:
+        media = parse_media(arg, node.sound_dir)
+    except MediaError:
+        return "PLAYBACK ERROR"
+    clock = node.clock
+    later_tick = (ch.media_at is not None and clock.tick_us > 0
+                  and clock.stamp(ch.media_at) > clock.stamp())
+    if not later_tick and node.random.random() >= node.config.raced_playback_start:
+        return "PLAYBACK ERROR"
+    ch.fire("PLAYBACK_START", {"Playback-File-Type": media.kind, "Playback-File-Path": arg})
+    started = time.time()
+    try:
+        await ch.wait(None)  # broken off when the window closes (the park's state change)
+    except Hangup:
+        _raced_stop(ch, media, arg, started)
+        ch._response_on_hangup = "PLAYBACK ERROR"  # type: ignore[attr-defined]
+        raise
+    _raced_stop(ch, media, arg, started)
+    return "PLAYBACK ERROR"
+
+
+def _raced_stop(ch: Channel, media, arg: str, started: float) -> None:
+    played = max(0.0, time.time() - started)
+    samples = int(round(played * 8000))
+    ch.setvars([("playback_last_offset_pos", str(samples)),
+                ("playback_seconds", str(int(played))), ("playback_ms", str(int(played * 1000))),
+                ("playback_samples", str(samples))])
+    ch.fire("PLAYBACK_STOP", {"Playback-File-Type": media.kind, "Playback-File-Path": arg,
+                              "Playback-Status": "done"})
 
 
 def _playback_stopped(ch: Channel, media, arg: str, started: float, status: str) -> None:

@@ -137,6 +137,10 @@ class Channel:
         self.last_arg: str | None = None
         self.task: asyncio.Task[None] | None = None
         self.media: Any = None  # media state (recordings, echo, playing) managed by apps
+        #: a calling leg's answer->park window: its park in ticks after the answer (None:
+        #: a configured window), and when the window closes (epoch seconds)
+        self.park_ticks: int | None = None
+        self.media_at: float | None = None
         self.dtmf_received: list[str] = []
         node.channels[self.uuid] = self
         node.db.added(self)

@@ -82,9 +82,22 @@ class NodeConfig:
     verbose_events: bool = False
     #: the calling leg's media setup after its answer: from its CHANNEL_ANSWER until its
     #: ``&park()`` (or dialplan) starts it stays in CS_CONSUME_MEDIA, where a ``playback``
-    #: sent to it fails (``PLAYBACK ERROR``). FreeSWITCH: one timer tick, 20 ms (0/20/40
-    #: ms, mostly 20: ``call_answer_race``, ``call_media_load``). 0: parked at once.
-    answer_park_delay: Delay = 0.02
+    #: sent to it fails (``PLAYBACK ERROR``). None (the default): FreeSWITCH's, a whole
+    #: number of timer ticks drawn from ``answer_park_ticks``; seconds (a number, range or
+    #: callable): that window instead; 0: parked at once.
+    answer_park_delay: Delay | None = None
+    #: the weights of a park 0, 1 or 2 ticks (0, 20, 40 ms on the event clock) after the
+    #: caller's answer: FreeSWITCH's 9/49/2 of 60 calls (``call_answer_race`` 8/10/2,
+    #: ``call_media_load`` 1/39/0). A 0-tick park still comes a moment later, in the
+    #: answer's tick, so a command sent at once may still race it.
+    answer_park_ticks: tuple[float, ...] = (9.0, 49.0, 2.0)
+    #: the chance that a ``playback`` raced into that window whose park falls in the tick
+    #: it runs in sends PLAYBACK_START (and PLAYBACK_STOP) before its ``PLAYBACK ERROR``
+    #: (``call_answer_race``: 4 of 11; a window still open a tick later: always, 3 of 3)
+    raced_playback_start: float = 4 / 11
+    #: seeds the node's own random choices (the answer->park ticks, raced playbacks):
+    #: None draws a fresh seed; a number makes a run repeatable
+    seed: int | None = None
     #: FreeSWITCH's cached clock: Event-Date-Timestamp and the channel times
     #: (Caller-Channel-*-Time, ``*_uepoch``) advance once per timer tick, so the events
     #: of one tick share one value. The tick in seconds (FreeSWITCH: 0.02); 0: exact.

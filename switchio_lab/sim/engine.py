@@ -15,6 +15,7 @@ from .causes import is_cause
 from .channel import HANGUP_BATCH, Channel, Hangup, Message
 from .config import sample
 from .dialstring import DialFailed, parse_vars
+from .events import Clock
 
 if TYPE_CHECKING:
     from .node import Node
@@ -350,19 +351,43 @@ class Engine:
         finally:
             await self._finish(a)
 
+    def answer_park_delay(self, a: Channel) -> float:
+        """Seconds from now until the answered calling leg ``a`` parks: the configured
+        ``answer_park_delay``, or (None) FreeSWITCH's: 0, 1 or 2 ticks of the event clock
+        after the answer's tick, drawn with ``answer_park_ticks``' weights. A 0-tick park
+        comes later in the answer's own tick; the others just after the tick starts, so
+        the CHANNEL_PARK's timestamp is the answer's plus that many ticks."""
+        cfg = self.node.config
+        if cfg.answer_park_delay is not None:
+            return sample(cfg.answer_park_delay)
+        rng = self.node.random
+        ticks = rng.choices(range(len(cfg.answer_park_ticks)), cfg.answer_park_ticks)[0]
+        a.park_ticks = ticks
+        grid = self.node.clock if self.node.clock.tick_us > 0 else Clock(0.02, self.node.started)
+        # counted from now, just after the CHANNEL_ANSWER was stamped (in this tick, or the
+        # one before if it fell on the edge): the park is never fewer ticks after it
+        now = time.time()
+        tick = grid.tick_us / 1e6
+        next_tick = grid.seconds(now) + tick
+        if ticks == 0:
+            return (next_tick - now) * rng.uniform(0.2, 0.8)
+        return next_tick + (ticks - 1) * tick + min(0.001, tick / 4) - now
+
     async def _consume_media(self, a: Channel) -> None:
         """The calling leg's media setup after its answer, before its ``&park()`` (or
-        extension) starts: ``answer_park_delay`` seconds in CS_CONSUME_MEDIA.
+        extension) starts: :meth:`answer_park_delay` seconds in CS_CONSUME_MEDIA.
 
         Messages sent to the leg meanwhile run there and then, in CS_CONSUME_MEDIA, as
         FreeSWITCH runs them (``call_answer_race``): ``playback`` fails with ``PLAYBACK
-        ERROR`` (see :attr:`Channel.media_ready`), and an application still running when
-        the window closes is broken off, as the state change breaks it."""
-        delay = sample(self.node.config.answer_park_delay)
+        ERROR`` (see :attr:`Channel.media_ready`; some first send PLAYBACK_START/STOP), and
+        an application still running when the window closes is broken off, as the state
+        change breaks it."""
+        delay = self.answer_park_delay(a)
         if delay <= 0:
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + delay
+        a.media_at = time.time() + delay
         while a.cause is None:
             if a.inbox:
                 timer = loop.call_at(deadline, a.request_break)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import random
 import tempfile
 import time
 from collections.abc import Iterable
@@ -96,6 +97,8 @@ class Node:
         self.db = CoreDB(self)
         self.sessions_since_start = 0
         self.peak_sessions = 0
+        #: the node's random choices of FreeSWITCH's timing (``config.seed``)
+        self.random = random.Random(self.config.seed)
         self._sequence = itertools.count(1)
         self._session_ids = itertools.count(1)
         self._base = Block({

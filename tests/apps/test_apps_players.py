@@ -102,10 +102,13 @@ async def test_playrec_records_both_legs_once_per_period(clients, sim_cluster) -
             assert (await job.wait(5)).startswith("+OK")
         await until(lambda: not c1.listener.sessions)  # every call played, then hung up
         app = c1.apps["playrec"]
-        assert got == app.recordings and len(got) == 1  # the first call, not the next two
+        # the first call to park, not the next two (the calls park 0-2 ticks after their
+        # answer, as on FreeSWITCH, so the first offered is not always the first parked)
+        assert got == app.recordings and len(got) == 1
         info = got[0]
         assert info.host == node.host == "127.0.0.1"
-        assert Path(info.caller_file) == rec_dir / f"caller_{jobs[0].sess_uuid}.wav"
+        assert Path(info.caller_file) in {rec_dir / f"caller_{job.sess_uuid}.wav"
+                                          for job in jobs}
         assert Path(info.callee_file).parent == rec_dir
         assert sorted(p.name for p in rec_dir.iterdir()) == sorted(
             Path(f).name for f in (info.caller_file, info.callee_file))

@@ -36,7 +36,8 @@ async def test_counter_callback_counts_answered_sessions(clients, sim_cluster) -
 async def test_toneplay_as_written_races_the_callers_park(clients, sim_cluster):
     """The seed page's TonePlay plays on the caller's CHANNEL_ANSWER, where FreeSWITCH's
     caller is still in CS_CONSUME_MEDIA (``call_answer_race``): its playback fails with
-    PLAYBACK ERROR and the call stays up, silent. The embedded switch does the same (the
+    PLAYBACK ERROR (after a PLAYBACK_START/STOP in the window, at times) and the call stays
+    up, silent. The embedded switch does the same (the
     window is widened here so a loaded machine's client is inside it); the built-in
     :class:`~switchio_lab.apps.players.TonePlay` plays on the caller's CHANNEL_PARK."""
     c1, c2 = clients
@@ -49,11 +50,14 @@ async def test_toneplay_as_written_races_the_callers_park(clients, sim_cluster):
     await c1.connection.subscribe("PLAYBACK_START CHANNEL_EXECUTE_COMPLETE")
     job = await c1.originate(f"doggy@{sim_cluster[1].sip_address()}", app_id="tone")
     assert (await job.wait(scaled(5))).startswith("+OK")
-    await until(lambda: any(e["Application"] == "playback" for e in seen))
-    done = next(e for e in seen if e["Application"] == "playback")
+    await until(lambda: any(e.get("Application") == "playback" for e in seen))
+    done = next(e for e in seen if e.get("Application") == "playback")
     assert done.uuid == job.sess_uuid and done["Channel-State"] == "CS_CONSUME_MEDIA"
     assert done["Application-Response"] == "PLAYBACK ERROR"
-    assert not [e for e in seen if e.name == "PLAYBACK_START"]
+    # a PLAYBACK_START may come first (FreeSWITCH sent one on half the raced calls), in
+    # the same window, never a playing one
+    assert all(e["Channel-State"] == "CS_CONSUME_MEDIA" and seen.index(e) < seen.index(done)
+               for e in seen if e.name == "PLAYBACK_START")
     await until(lambda: sim_cluster[0].channels[job.sess_uuid].current_app == "park")
     await c1.hupall()
     await until(lambda: c1.listener.count_calls() == 0 and c2.listener.count_calls() == 0)
